@@ -186,7 +186,7 @@ fn format_g17(d: f64) -> String {
     let sci = format!("{:.*e}", (P - 1) as usize, d);
     let (mantissa, exp) = sci.split_once('e').expect("rust {:e} has an exponent");
     let exp: i32 = exp.parse().expect("exponent is an integer");
-    if exp < -4 || exp >= P {
+    if !(-4..P).contains(&exp) {
         let m = trim_fraction(mantissa);
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{m}e{sign}{:02}", exp.abs())
@@ -260,9 +260,15 @@ mod tests {
         assert_eq!(enc(&Reply::Bool(true), Protocol::Resp2), ":1\r\n");
         assert_eq!(enc(&Reply::Double(1.5), Protocol::Resp2), "$3\r\n1.5\r\n");
         assert_eq!(enc(&Reply::Double(1.5), Protocol::Resp3), ",1.5\r\n");
-        assert_eq!(enc(&Reply::Int(i64::MIN), Protocol::Resp2), ":-9223372036854775808\r\n");
         assert_eq!(
-            enc(&Reply::Verbatim("txt", Bytes::from_static(b"hi")), Protocol::Resp3),
+            enc(&Reply::Int(i64::MIN), Protocol::Resp2),
+            ":-9223372036854775808\r\n"
+        );
+        assert_eq!(
+            enc(
+                &Reply::Verbatim("txt", Bytes::from_static(b"hi")),
+                Protocol::Resp3
+            ),
             "=6\r\ntxt:hi\r\n"
         );
     }
@@ -280,6 +286,9 @@ mod tests {
 
     #[test]
     fn error_strips_newlines() {
-        assert_eq!(Reply::error("ERR a\r\nb"), Reply::Error(Bytes::from_static(b"ERR a  b")));
+        assert_eq!(
+            Reply::error("ERR a\r\nb"),
+            Reply::Error(Bytes::from_static(b"ERR a  b"))
+        );
     }
 }
