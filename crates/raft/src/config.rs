@@ -27,6 +27,9 @@ pub const DEFAULT_MAX_SNAPSHOT_CHUNK: usize = 512 * 1024;
 pub const DEFAULT_MAX_COMMITTED_SIZE_PER_READY: u64 = 16 * 1024 * 1024;
 /// Default bound on ReadIndex requests waiting at the leader.
 pub const DEFAULT_MAX_PENDING_READS: usize = 65_536;
+/// Default bound on bytes of proposals appended but not yet committed
+/// (leader); further proposals are dropped.
+pub const DEFAULT_MAX_UNCOMMITTED_SIZE: u64 = 256 * 1024 * 1024;
 /// Largest priority that still changes the timeout (higher values clamp).
 pub const MAX_PRIORITY: u64 = 8;
 
@@ -86,6 +89,8 @@ pub struct Config {
     pub max_committed_size_per_ready: u64,
     /// Bound on ReadIndex requests queued at a leader.
     pub max_pending_reads: usize,
+    /// Bound on bytes of uncommitted proposals at a leader.
+    pub max_uncommitted_size: u64,
     /// Run the PreVote phase before real elections (thesis §9.6).
     pub pre_vote: bool,
     /// Leader steps down when it has not heard from a quorum for an election
@@ -119,6 +124,7 @@ impl Config {
             max_snapshot_chunk: DEFAULT_MAX_SNAPSHOT_CHUNK,
             max_committed_size_per_ready: DEFAULT_MAX_COMMITTED_SIZE_PER_READY,
             max_pending_reads: DEFAULT_MAX_PENDING_READS,
+            max_uncommitted_size: DEFAULT_MAX_UNCOMMITTED_SIZE,
             pre_vote: true,
             check_quorum: true,
             lease_read: false,
