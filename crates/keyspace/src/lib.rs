@@ -1,1 +1,285 @@
-//! placeholder: being written
+//! slotraft's keyspace: the data and every data command's semantics, as a
+//! deterministic, sans-IO state machine.
+//!
+//! Why deterministic: each shard is replicated by Raft, so every replica
+//! applies the same log of commands and must reach the same state. Time and
+//! randomness therefore never come from the process: the leader decides
+//! them once and ships them in the log entry as an [`ExecCtx`]
+//! (docs/decisions/0001-deterministic-commands.md). Active expiry becomes
+//! explicit deletes ([`Keyspace::collect_expired`] + the internal
+//! [`INTERNAL_EXPIRE`] command) proposed by the leader.
+//!
+//! Entry points for the server:
+//! - [`lookup`] / [`resolve`] / [`command_keys`] / [`all_commands`]: the
+//!   command table (arity, flags, key specs as Redis 7.0 reports them).
+//! - [`Keyspace::execute`] (writes, through the log),
+//!   [`Keyspace::execute_read`] (reads, `&self`, on any replica),
+//!   [`Keyspace::execute_multi`] (EXEC), WATCH versions, ready keys for
+//!   blocked clients, snapshots.
+
+#![forbid(unsafe_code)]
+
+pub mod args;
+pub mod cmd;
+pub mod db;
+pub mod glob;
+pub mod rng;
+pub mod snapshot;
+pub mod types;
+
+pub use cmd::{all_commands, command_keys, key_positions, lookup, resolve, CommandSpec, Handler};
+pub use db::{Db, SetExpire, ValueMut};
+pub use types::{Hash, List, Set, Value, ZSet};
+
+use bytes::Bytes;
+use slotraft_resp::Reply;
+
+/// Time and randomness for one log entry, decided once by the leader.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub struct ExecCtx {
+    /// Leader's wall clock when it proposed the entry (unix ms).
+    pub now_ms: u64,
+    /// Seed for every random choice the entry makes.
+    pub seed: u64,
+    /// False inside MULTI (and scripts): blocking commands reply null.
+    pub may_block: bool,
+}
+
+/// What a blocking command waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockSpec {
+    pub keys: Vec<Bytes>,
+    /// Relative timeout; `None` = forever.
+    pub timeout_ms: Option<u64>,
+}
+
+/// Result of executing one command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Reply(Reply),
+    /// Nothing to pop: the server parks the client on these keys and
+    /// re-executes the command when one is in [`Keyspace::take_ready_keys`].
+    Block(BlockSpec),
+}
+
+impl Outcome {
+    /// The reply, for callers that never block (tests, MULTI).
+    pub fn into_reply(self) -> Reply {
+        match self {
+            Outcome::Reply(r) => r,
+            Outcome::Block(_) => Reply::NullArray,
+        }
+    }
+}
+
+/// argv[0] of the internal active-expiry command. Not in the command table
+/// (clients get "unknown command"); only the leader proposes it:
+/// `["__expire", key...]` deletes each key that is expired at `ctx.now_ms`
+/// and replies with the number deleted.
+pub const INTERNAL_EXPIRE: &[u8] = b"__expire";
+
+/// Upper bound of keys one `__expire` entry may carry.
+pub const MAX_EXPIRE_BATCH: usize = 1024;
+
+/// The keyspace state machine.
+#[derive(Clone, Debug, Default)]
+pub struct Keyspace {
+    db: Db,
+    /// Highest time seen in any entry: time never runs backwards, even if a
+    /// new leader's clock is behind the old one's.
+    last_now_ms: u64,
+}
+
+impl Keyspace {
+    pub fn new() -> Keyspace {
+        Keyspace::default()
+    }
+
+    /// The storage (read access for INFO, cluster commands, tests).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Highest `now_ms` applied so far.
+    pub fn last_now_ms(&self) -> u64 {
+        self.last_now_ms
+    }
+
+    fn advance(&mut self, ctx: &ExecCtx) -> ExecCtx {
+        self.last_now_ms = self.last_now_ms.max(ctx.now_ms);
+        ExecCtx {
+            now_ms: self.last_now_ms,
+            ..*ctx
+        }
+    }
+
+    /// Executes one command (the write path: applies a log entry).
+    pub fn execute(&mut self, argv: &[Bytes], ctx: &ExecCtx) -> Outcome {
+        let ctx = self.advance(ctx);
+        let ctx = ExecCtx {
+            seed: rng::derive_seed(ctx.seed, 0),
+            ..ctx
+        };
+        let out = self.dispatch(argv, &ctx);
+        self.db.flush_pending();
+        out
+    }
+
+    fn dispatch(&mut self, argv: &[Bytes], ctx: &ExecCtx) -> Outcome {
+        if argv.first().is_some_and(|a| a[..] == *INTERNAL_EXPIRE) {
+            return Outcome::Reply(self.internal_expire(&argv[1..], ctx.now_ms));
+        }
+        let spec = match cmd::resolve(argv) {
+            Ok(s) => s,
+            Err(e) => return Outcome::Reply(e),
+        };
+        let res = match spec.handler {
+            Handler::Read(f) => f(&self.db, argv, ctx.now_ms).map(Outcome::Reply),
+            Handler::Write(f) => f(&mut self.db, argv, ctx).map(Outcome::Reply),
+            Handler::Blocking(f) => f(&mut self.db, argv, ctx),
+            Handler::Server | Handler::Container => Err(not_here(spec)),
+            Handler::Missing => Err(Reply::error(format!(
+                "ERR command '{}' is not implemented",
+                spec.name
+            ))),
+        };
+        res.unwrap_or_else(Outcome::Reply)
+    }
+
+    fn internal_expire(&mut self, keys: &[Bytes], now: u64) -> Reply {
+        let n = keys
+            .iter()
+            .take(MAX_EXPIRE_BATCH)
+            .filter(|k| self.db.delete_if_expired(k, now))
+            .count();
+        Reply::Int(n as i64)
+    }
+
+    /// Executes a read-only command without changing anything (followers,
+    /// lease reads). Expired keys are treated as absent, not deleted.
+    pub fn execute_read(&self, argv: &[Bytes], now_ms: u64) -> Reply {
+        let now = now_ms.max(self.last_now_ms);
+        let spec = match cmd::resolve(argv) {
+            Ok(s) => s,
+            Err(e) => return e,
+        };
+        match spec.handler {
+            Handler::Read(f) => f(&self.db, argv, now).unwrap_or_else(|e| e),
+            Handler::Write(_) | Handler::Blocking(_) => {
+                Reply::error(format!("ERR command '{}' is not read-only", spec.name))
+            }
+            Handler::Server | Handler::Container => not_here(spec),
+            Handler::Missing => {
+                Reply::error(format!("ERR command '{}' is not implemented", spec.name))
+            }
+        }
+    }
+
+    /// Runs a transaction atomically (EXEC): `NullArray` if a watched key
+    /// changed (or a watched live key expired since), else an array with
+    /// each command's reply (errors included, execution continues).
+    /// Blocking commands behave as in MULTI (no blocking).
+    pub fn execute_multi(
+        &mut self,
+        cmds: &[Vec<Bytes>],
+        watched: &[(Bytes, u64)],
+        ctx: &ExecCtx,
+    ) -> Reply {
+        let ctx = self.advance(ctx);
+        if !self.watch_unchanged_at(watched, ctx.now_ms) {
+            return Reply::NullArray;
+        }
+        let mut replies = Vec::with_capacity(cmds.len());
+        for (i, argv) in cmds.iter().enumerate() {
+            let c = ExecCtx {
+                now_ms: ctx.now_ms,
+                seed: rng::derive_seed(ctx.seed, i as u64),
+                may_block: false,
+            };
+            replies.push(self.dispatch(argv, &c).into_reply());
+            self.db.flush_pending();
+        }
+        Reply::Array(replies)
+    }
+
+    /// WATCH: the version to remember for `key`.
+    pub fn watch_version(&self, key: &[u8]) -> u64 {
+        self.db.watch_version(key)
+    }
+
+    /// True if no watched key changed since its version was taken.
+    pub fn watch_unchanged(&self, watched: &[(Bytes, u64)]) -> bool {
+        watched.iter().all(|(k, v)| self.db.watch_version(k) == *v)
+    }
+
+    /// Like [`Keyspace::watch_unchanged`], and also fails if a watched key
+    /// is present but logically expired at `now` (Redis 7.0 aborts EXEC
+    /// when a watched key expired after WATCH; we cannot tell whether it was
+    /// already expired at WATCH time, so we abort in both cases).
+    pub fn watch_unchanged_at(&self, watched: &[(Bytes, u64)], now: u64) -> bool {
+        self.watch_unchanged(watched)
+            && watched
+                .iter()
+                .all(|(k, _)| self.db.exists(k, now) || !self.db.contains_raw(k))
+    }
+
+    /// Keys that became non-empty lists/zsets since the last call.
+    pub fn take_ready_keys(&mut self) -> Vec<Bytes> {
+        self.db.take_ready()
+    }
+
+    /// Up to `max` keys expired at `now_ms` (read-only; the leader proposes
+    /// `["__expire", keys...]` with them).
+    pub fn collect_expired(&self, now_ms: u64, max: usize) -> Vec<Bytes> {
+        self.db.expired_keys(now_ms, max.min(MAX_EXPIRE_BATCH))
+    }
+
+    pub fn count_keys_in_slot(&self, slot: u16) -> usize {
+        self.db.count_in_slot(slot)
+    }
+
+    pub fn keys_in_slot(&self, slot: u16, max: usize) -> Vec<Bytes> {
+        self.db.keys_in_slot(slot, max)
+    }
+
+    /// Number of keys (DBSIZE).
+    pub fn len(&self) -> usize {
+        self.db.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.db.is_empty()
+    }
+
+    /// Writes a snapshot of the given slot ranges (see [`snapshot`]).
+    pub fn snapshot(
+        &self,
+        ranges: &[std::ops::RangeInclusive<u16>],
+        w: &mut impl std::io::Write,
+    ) -> std::io::Result<()> {
+        snapshot::write(self, ranges, w)
+    }
+
+    /// Writes a snapshot of every slot.
+    pub fn snapshot_all(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        snapshot::write(self, &[0..=slotraft_types::SLOT_COUNT - 1], w)
+    }
+
+    /// Restores a snapshot: replaces the slots it covers (all slots for a
+    /// full snapshot, which also restores the op counter and time). On
+    /// error (corrupt data, bad CRC) nothing is changed.
+    pub fn restore(&mut self, r: &mut impl std::io::Read) -> std::io::Result<()> {
+        snapshot::read_into(self, r)
+    }
+
+    pub(crate) fn parts_mut(&mut self) -> (&mut Db, &mut u64) {
+        (&mut self.db, &mut self.last_now_ms)
+    }
+}
+
+fn not_here(spec: &CommandSpec) -> Reply {
+    Reply::error(format!(
+        "ERR command '{}' is executed by the server, not the keyspace",
+        spec.name
+    ))
+}

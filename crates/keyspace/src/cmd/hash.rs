@@ -1,0 +1,5 @@
+//! Hash commands.
+
+use super::Handler;
+
+pub const HANDLERS: &[(&str, Handler)] = &[];

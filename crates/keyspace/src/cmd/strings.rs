@@ -1,0 +1,5 @@
+//! String commands.
+
+use super::Handler;
+
+pub const HANDLERS: &[(&str, Handler)] = &[];

@@ -1,0 +1,691 @@
+//! Storage: keys indexed by hash slot, expiry, per-key versions.
+//!
+//! Layout and why:
+//! - One hash table per cluster slot (`SLOT_COUNT` of them), so a slot's keys
+//!   can be counted, listed, snapshotted and dropped without touching the
+//!   rest (needed for slot migration).
+//! - A table bucket is one pointer to a heap `Node` (key, value, expiry,
+//!   version). Keeping buckets pointer-sized matters: per-slot tables hold
+//!   ~60 keys at 1M keys and sit at 45-90% load, so fat buckets would waste
+//!   more than the data. Keys up to [`INLINE_KEY`] bytes live inside the
+//!   node (no second allocation).
+//! - Hashing uses the fixed `rng::hash_bytes`, so SCAN cursors (which are
+//!   hash positions, see [`Db::scan`]) mean the same on every replica.
+//! - Expiry is a field of the node plus an ordered index `(expire_at, key)`
+//!   of keys that have one, so active expiry finds expired keys in
+//!   O(expired) instead of sampling.
+//! - Versions (for WATCH): every write bumps the key's `version` from one
+//!   monotonic op counter; deleting a key records the counter in its slot's
+//!   `slot_deleted`, which is what an absent key reports. All writes go
+//!   through [`Meta::modified`] / [`Db::remove_node`] (Redis's
+//!   `signalModifiedKey`), never around them.
+//!
+//! Reads (`&self`) treat expired keys as absent but never delete them;
+//! writes (`&mut self`, with the leader-decided `now`) delete them lazily.
+
+use crate::args::WrongType;
+use crate::rng::{hash_bytes, FixedState, Rng};
+use crate::types::{Kind, Value};
+use bytes::Bytes;
+use hashbrown::{HashSet, HashTable};
+use slotraft_types::{key_slot, SLOT_COUNT};
+use std::collections::BTreeSet;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+
+/// Keys up to this length are stored inside the node.
+pub const INLINE_KEY: usize = 22;
+/// Bits of the key hash used as the position inside a slot in SCAN cursors.
+pub const SCAN_POS_BITS: u32 = 40;
+/// RANDOMKEY retries when it draws logically expired keys.
+pub const RANDOMKEY_MAX_TRIES: usize = 100;
+
+#[derive(Clone, Debug)]
+enum Key {
+    Inline(u8, [u8; INLINE_KEY]),
+    Heap(Box<[u8]>),
+}
+
+impl Key {
+    fn new(k: &[u8]) -> Key {
+        if k.len() <= INLINE_KEY {
+            let mut buf = [0u8; INLINE_KEY];
+            buf[..k.len()].copy_from_slice(k);
+            Key::Inline(k.len() as u8, buf)
+        } else {
+            Key::Heap(k.into())
+        }
+    }
+    #[inline]
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline(n, b) => &b[..*n as usize],
+            Key::Heap(b) => b,
+        }
+    }
+}
+
+/// One key with its value and metadata.
+#[derive(Clone, Debug)]
+pub struct Node {
+    key: Key,
+    value: Value,
+    /// Absolute unix ms; 0 = no expiry (a stored expiry is always > 0).
+    expire_at: u64,
+    /// Op-counter value of the last modification (WATCH).
+    version: u64,
+}
+
+impl Node {
+    pub fn key(&self) -> &[u8] {
+        self.key.as_bytes()
+    }
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+    /// Absolute expiry in unix ms, if the key has one.
+    pub fn expire_at(&self) -> Option<u64> {
+        (self.expire_at != 0).then_some(self.expire_at)
+    }
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+    /// Redis's `keyIsExpired`: expired once `now > when`.
+    #[inline]
+    pub fn is_expired(&self, now: u64) -> bool {
+        self.expire_at != 0 && now > self.expire_at
+    }
+}
+
+/// How a write treats the key's existing expiry.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SetExpire {
+    /// Remove any TTL (plain SET).
+    Clear,
+    /// Keep the current TTL (KEEPTTL, in-place updates).
+    Keep,
+    /// Expire at this absolute unix ms.
+    At(u64),
+}
+
+/// Bookkeeping shared by every write, split from the tables so a handler can
+/// hold a `&mut Node` and still signal modifications.
+#[derive(Clone, Debug)]
+pub(crate) struct Meta {
+    keys: usize,
+    /// The deterministic op counter versions are drawn from.
+    pub(crate) op_counter: u64,
+    /// Per slot: version of the last delete in that slot (absent keys).
+    pub(crate) slot_deleted: Vec<u64>,
+    /// `(expire_at, key)` for every key with an expiry.
+    expiry: BTreeSet<(u64, Box<[u8]>)>,
+    ready: Vec<Bytes>,
+    ready_set: HashSet<Bytes, FixedState>,
+    pending_empty: Vec<Box<[u8]>>,
+}
+
+impl Meta {
+    fn new() -> Meta {
+        Meta {
+            keys: 0,
+            op_counter: 0,
+            slot_deleted: vec![0; SLOT_COUNT as usize],
+            expiry: BTreeSet::new(),
+            ready: Vec::new(),
+            ready_set: HashSet::with_hasher(FixedState),
+            pending_empty: Vec::new(),
+        }
+    }
+
+    fn next_version(&mut self) -> u64 {
+        self.op_counter += 1;
+        self.op_counter
+    }
+
+    /// THE modification signal (Redis's `signalModifiedKey` +
+    /// `signalKeyAsReady`): every write to an existing or new key ends here.
+    fn modified(&mut self, node: &mut Node) {
+        node.version = self.next_version();
+        let ready = match &node.value {
+            Value::List(l) => !l.is_empty(),
+            Value::ZSet(z) => !z.is_empty(),
+            _ => false,
+        };
+        if ready && !self.ready_set.contains(node.key()) {
+            let k = Bytes::copy_from_slice(node.key());
+            self.ready_set.insert(k.clone());
+            self.ready.push(k);
+        }
+    }
+
+    /// Changes a node's expiry, keeping the expiry index in sync.
+    fn set_expire(&mut self, node: &mut Node, at: u64) {
+        if node.expire_at == at {
+            return;
+        }
+        if node.expire_at != 0 {
+            let removed = self.expiry.remove(&(node.expire_at, Box::from(node.key())));
+            debug_assert!(removed, "expiry index out of sync");
+        }
+        if at != 0 {
+            self.expiry.insert((at, Box::from(node.key())));
+        }
+        node.expire_at = at;
+    }
+}
+
+/// The storage of one keyspace.
+#[derive(Clone, Debug)]
+pub struct Db {
+    slots: Vec<HashTable<Box<Node>>>,
+    pub(crate) meta: Meta,
+}
+
+impl Default for Db {
+    fn default() -> Self {
+        Db::new()
+    }
+}
+
+#[inline]
+#[allow(clippy::borrowed_box)] // hashbrown's hasher callback signature
+fn rehash(n: &Box<Node>) -> u64 {
+    hash_bytes(n.key())
+}
+
+/// Slot index of a key.
+#[inline]
+pub fn slot_of(key: &[u8]) -> usize {
+    key_slot(key).index()
+}
+
+impl Db {
+    pub fn new() -> Db {
+        Db {
+            slots: (0..SLOT_COUNT).map(|_| HashTable::new()).collect(),
+            meta: Meta::new(),
+        }
+    }
+
+    // ----- raw access (ignores expiry) -----
+
+    fn find(&self, key: &[u8]) -> Option<&Node> {
+        self.slots[slot_of(key)]
+            .find(hash_bytes(key), |n| n.key() == key)
+            .map(|b| &**b)
+    }
+
+    /// Removes a key (expired or not): THE delete path (bumps the slot's
+    /// delete version for WATCH, keeps counters and the expiry index right).
+    fn remove_node(&mut self, key: &[u8]) -> Option<Box<Node>> {
+        let slot = slot_of(key);
+        let table = &mut self.slots[slot];
+        let entry = table.find_entry(hash_bytes(key), |n| n.key() == key).ok()?;
+        let (mut node, _) = entry.remove();
+        if table.len() * 8 < table.capacity() && table.capacity() > 64 {
+            table.shrink_to(table.len() * 2, rehash);
+        }
+        self.meta.set_expire(&mut node, 0);
+        self.meta.keys -= 1;
+        self.meta.slot_deleted[slot] = self.meta.next_version();
+        Some(node)
+    }
+
+    /// Lazy expiry on the write path.
+    fn expire_if_needed(&mut self, key: &[u8], now: u64) {
+        if self.find(key).is_some_and(|n| n.is_expired(now)) {
+            self.remove_node(key);
+        }
+    }
+
+    fn insert_node(&mut self, key: &[u8], value: Value, expire_at: u64) -> &mut Node {
+        self.insert_node_v(key, value, expire_at, None)
+    }
+
+    /// Inserts a new node; `version: None` signals a modification, `Some`
+    /// (snapshot restore) installs the recorded version silently.
+    fn insert_node_v(
+        &mut self,
+        key: &[u8],
+        value: Value,
+        expire_at: u64,
+        version: Option<u64>,
+    ) -> &mut Node {
+        debug_assert!(self.find(key).is_none(), "insert of an existing key");
+        let slot = slot_of(key);
+        let mut node = Box::new(Node {
+            key: Key::new(key),
+            value,
+            expire_at: 0,
+            version: 0,
+        });
+        self.meta.set_expire(&mut node, expire_at);
+        match version {
+            None => self.meta.modified(&mut node),
+            Some(v) => node.version = v,
+        }
+        self.meta.keys += 1;
+        let e = self.slots[slot].insert_unique(hash_bytes(key), node, rehash);
+        e.into_mut()
+    }
+
+    fn find_mut_parts(&mut self, key: &[u8]) -> Option<(&mut Node, &mut Meta)> {
+        let Db { slots, meta } = self;
+        let n = slots[slot_of(key)].find_mut(hash_bytes(key), |n| n.key() == key)?;
+        Some((&mut **n, meta))
+    }
+
+    // ----- reads (never mutate; expired keys are absent) -----
+
+    /// The live node at `key`, if any.
+    pub fn lookup(&self, key: &[u8], now: u64) -> Option<&Node> {
+        self.find(key).filter(|n| !n.is_expired(now))
+    }
+
+    /// The live value at `key`, if any.
+    pub fn get(&self, key: &[u8], now: u64) -> Option<&Value> {
+        self.lookup(key, now).map(|n| &n.value)
+    }
+
+    /// The payload of type `T` at `key`; `Err(WrongType)` if another type.
+    pub fn get_typed<T: Kind>(&self, key: &[u8], now: u64) -> Result<Option<&T>, WrongType> {
+        match self.get(key, now) {
+            None => Ok(None),
+            Some(v) => T::from_ref(v).map(Some).ok_or(WrongType),
+        }
+    }
+
+    /// The string at `key`; `Err(WrongType)` if another type.
+    pub fn get_str(&self, key: &[u8], now: u64) -> Result<Option<&[u8]>, WrongType> {
+        match self.get(key, now) {
+            None => Ok(None),
+            Some(Value::Str(s)) => Ok(Some(s)),
+            Some(_) => Err(WrongType),
+        }
+    }
+
+    /// True if a node exists for `key`, even a logically expired one.
+    pub fn contains_raw(&self, key: &[u8]) -> bool {
+        self.find(key).is_some()
+    }
+
+    pub fn exists(&self, key: &[u8], now: u64) -> bool {
+        self.lookup(key, now).is_some()
+    }
+
+    /// Number of keys stored (including logically expired ones not yet
+    /// deleted, like Redis's DBSIZE).
+    pub fn len(&self) -> usize {
+        self.meta.keys
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.meta.keys == 0
+    }
+
+    /// Number of keys that have an expiry.
+    pub fn expires_count(&self) -> usize {
+        self.meta.expiry.len()
+    }
+
+    /// Version for WATCH: the key's version if present, else the version of
+    /// the last delete in its slot.
+    pub fn watch_version(&self, key: &[u8]) -> u64 {
+        match self.find(key) {
+            Some(n) => n.version,
+            None => self.meta.slot_deleted[slot_of(key)],
+        }
+    }
+
+    /// The deterministic op counter (grows with every modification).
+    pub fn op_counter(&self) -> u64 {
+        self.meta.op_counter
+    }
+
+    // ----- writes (lazy expiry, modification signals) -----
+
+    /// Mutable typed access. `Ok(None)` if absent, `Err` on wrong type.
+    /// Mutating through the guard (any `DerefMut`) signals the modification
+    /// when the guard drops; a collection left empty is deleted at the end
+    /// of the command (see [`Db::flush_pending`]).
+    pub fn get_mut<T: Kind>(
+        &mut self,
+        key: &[u8],
+        now: u64,
+    ) -> Result<Option<ValueMut<'_, T>>, WrongType> {
+        self.expire_if_needed(key, now);
+        let Some((node, meta)) = self.find_mut_parts(key) else {
+            return Ok(None);
+        };
+        if T::from_ref(&node.value).is_none() {
+            return Err(WrongType);
+        }
+        Ok(Some(ValueMut {
+            node,
+            meta,
+            dirty: false,
+            _t: PhantomData,
+        }))
+    }
+
+    /// Like [`Db::get_mut`] but creates an empty `T` if the key is absent
+    /// (the creation counts as a modification).
+    pub fn get_or_create<T: Kind>(
+        &mut self,
+        key: &[u8],
+        now: u64,
+    ) -> Result<ValueMut<'_, T>, WrongType> {
+        self.expire_if_needed(key, now);
+        let created = if self.find(key).is_none() {
+            self.insert_node(key, T::new_value(), 0);
+            true
+        } else {
+            false
+        };
+        let (node, meta) = self.find_mut_parts(key).expect("present");
+        if T::from_ref(&node.value).is_none() {
+            return Err(WrongType);
+        }
+        Ok(ValueMut {
+            node,
+            meta,
+            dirty: created,
+            _t: PhantomData,
+        })
+    }
+
+    /// Creates or replaces `key` with `value` (any type), like Redis's
+    /// `setKey`. Signals the modification.
+    pub fn set(&mut self, key: &[u8], value: Value, expire: SetExpire, now: u64) {
+        self.expire_if_needed(key, now);
+        match self.find_mut_parts(key) {
+            Some((node, meta)) => {
+                node.value = value;
+                match expire {
+                    SetExpire::Keep => {}
+                    SetExpire::Clear => meta.set_expire(node, 0),
+                    SetExpire::At(t) => meta.set_expire(node, t.max(1)),
+                }
+                meta.modified(node);
+            }
+            None => {
+                let at = match expire {
+                    SetExpire::At(t) => t.max(1),
+                    _ => 0,
+                };
+                self.insert_node(key, value, at);
+            }
+        }
+    }
+
+    /// Deletes a live key; returns whether it existed (an expired key is
+    /// removed too but reported as absent, like Redis).
+    pub fn delete(&mut self, key: &[u8], now: u64) -> bool {
+        self.expire_if_needed(key, now);
+        self.remove_node(key).is_some()
+    }
+
+    /// Removes a live key and returns its value and expiry (RENAME, GETDEL).
+    pub fn take(&mut self, key: &[u8], now: u64) -> Option<(Value, Option<u64>)> {
+        self.expire_if_needed(key, now);
+        self.remove_node(key).map(|n| {
+            let at = n.expire_at();
+            (n.value, at)
+        })
+    }
+
+    /// Sets (Some) or removes (None) a live key's expiry; false if absent.
+    /// Signals a modification when something changed.
+    pub fn set_expire(&mut self, key: &[u8], at: Option<u64>, now: u64) -> bool {
+        self.expire_if_needed(key, now);
+        let Some((node, meta)) = self.find_mut_parts(key) else {
+            return false;
+        };
+        let at = at.map_or(0, |t| t.max(1));
+        if node.expire_at != at {
+            meta.set_expire(node, at);
+        }
+        meta.modified(node);
+        true
+    }
+
+    /// Deletes `key` only if it is expired at `now` (active expiry entries).
+    pub fn delete_if_expired(&mut self, key: &[u8], now: u64) -> bool {
+        if self.find(key).is_some_and(|n| n.is_expired(now)) {
+            self.remove_node(key);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// FLUSHALL/FLUSHDB: drops everything; every watcher sees a change.
+    pub fn flush(&mut self) {
+        for t in &mut self.slots {
+            *t = HashTable::new();
+        }
+        let v = self.meta.next_version();
+        let counter = self.meta.op_counter;
+        self.meta = Meta::new();
+        self.meta.op_counter = counter;
+        self.meta.slot_deleted.iter_mut().for_each(|d| *d = v);
+    }
+
+    /// Deletes keys whose collection became empty during the command. Called
+    /// by the keyspace after every command.
+    pub fn flush_pending(&mut self) {
+        let pending = std::mem::take(&mut self.meta.pending_empty);
+        for k in pending {
+            if self.find(&k).is_some_and(|n| n.value.is_empty_collection()) {
+                self.remove_node(&k);
+            }
+        }
+    }
+
+    /// Keys that became non-empty lists/zsets since the last call.
+    pub fn take_ready(&mut self) -> Vec<Bytes> {
+        self.meta.ready_set.clear();
+        std::mem::take(&mut self.meta.ready)
+    }
+
+    // ----- slot index -----
+
+    pub fn count_in_slot(&self, slot: u16) -> usize {
+        self.slots[slot as usize].len()
+    }
+
+    /// Up to `max` keys of `slot` (in content-defined order).
+    pub fn keys_in_slot(&self, slot: u16, max: usize) -> Vec<Bytes> {
+        let mut nodes = self.sorted_slot(slot as usize, 0);
+        nodes.truncate(max);
+        nodes
+            .into_iter()
+            .map(|(_, n)| Bytes::copy_from_slice(n.key()))
+            .collect()
+    }
+
+    /// All nodes of a slot, any order (snapshot).
+    pub fn slot_nodes(&self, slot: u16) -> impl Iterator<Item = &Node> + '_ {
+        self.slots[slot as usize].iter().map(|b| &**b)
+    }
+
+    /// Nodes of a slot whose scan position is `>= from`, sorted by
+    /// (position, key): an order that depends only on content.
+    fn sorted_slot(&self, slot: usize, from: u64) -> Vec<(u64, &Node)> {
+        let mut v: Vec<(u64, &Node)> = self.slots[slot]
+            .iter()
+            .map(|n| (hash_bytes(n.key()) >> (64 - SCAN_POS_BITS), &**n))
+            .filter(|(h, _)| *h >= from)
+            .collect();
+        v.sort_unstable_by(|a, b| (a.0, a.1.key()).cmp(&(b.0, b.1.key())));
+        v
+    }
+
+    /// One SCAN step. Cursor = `slot << SCAN_POS_BITS | position`, where a
+    /// key's position is the top `SCAN_POS_BITS` bits of its fixed hash.
+    /// Within a slot keys are visited in position order and a step never
+    /// stops between two keys with the same position, so the next cursor
+    /// (last position + 1) is a clean boundary: every key present for the
+    /// whole scan is returned exactly once, whatever happens to other keys
+    /// (no rehash can move a key's position). Visits at least `count` keys
+    /// unless the scan ends; `keep` filters (MATCH/TYPE/expiry) after
+    /// visiting, as Redis does. Returns (next cursor, keys); 0 = done.
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        mut keep: impl FnMut(&Node) -> bool,
+    ) -> (u64, Vec<Bytes>) {
+        let mut slot = (cursor >> SCAN_POS_BITS) as usize;
+        let mut pos = cursor & ((1u64 << SCAN_POS_BITS) - 1);
+        let mut out = Vec::new();
+        let mut visited = 0usize;
+        while slot < SLOT_COUNT as usize && visited < count {
+            if self.slots[slot].is_empty() {
+                slot += 1;
+                pos = 0;
+                continue;
+            }
+            let nodes = self.sorted_slot(slot, pos);
+            let mut i = 0;
+            while i < nodes.len() {
+                let h = nodes[i].0;
+                while i < nodes.len() && nodes[i].0 == h {
+                    visited += 1;
+                    if keep(nodes[i].1) {
+                        out.push(Bytes::copy_from_slice(nodes[i].1.key()));
+                    }
+                    i += 1;
+                }
+                pos = h + 1;
+                if visited >= count {
+                    break;
+                }
+            }
+            if i == nodes.len() || pos >> SCAN_POS_BITS != 0 {
+                slot += 1;
+                pos = 0;
+            }
+        }
+        if slot >= SLOT_COUNT as usize {
+            return (0, out);
+        }
+        ((slot as u64) << SCAN_POS_BITS | pos, out)
+    }
+
+    /// A random live key chosen from `rng` and content only.
+    pub fn random_key(&self, rng: &mut Rng, now: u64) -> Option<Bytes> {
+        for _ in 0..RANDOMKEY_MAX_TRIES {
+            if self.meta.keys == 0 {
+                return None;
+            }
+            let mut r = rng.below(self.meta.keys as u64) as usize;
+            let slot = (0..SLOT_COUNT as usize).find(|&s| {
+                let n = self.slots[s].len();
+                if r < n {
+                    true
+                } else {
+                    r -= n;
+                    false
+                }
+            })?;
+            let nodes = self.sorted_slot(slot, 0);
+            let n = nodes[r].1;
+            if !n.is_expired(now) {
+                return Some(Bytes::copy_from_slice(n.key()));
+            }
+        }
+        None
+    }
+
+    /// Up to `max` keys expired at `now`, oldest expiry first.
+    pub fn expired_keys(&self, now: u64, max: usize) -> Vec<Bytes> {
+        self.meta
+            .expiry
+            .iter()
+            .take_while(|(at, _)| now > *at)
+            .take(max)
+            .map(|(_, k)| Bytes::copy_from_slice(k))
+            .collect()
+    }
+
+    /// Every live key matching a predicate (KEYS). Bounded by the keyspace.
+    pub fn all_nodes(&self) -> impl Iterator<Item = &Node> + '_ {
+        self.slots.iter().flat_map(|t| t.iter().map(|b| &**b))
+    }
+
+    // ----- snapshot support -----
+
+    /// Inserts a node as read from a snapshot (no signals; the snapshot
+    /// carries the version).
+    pub(crate) fn restore_node(&mut self, key: &[u8], value: Value, expire_at: u64, version: u64) {
+        if self.find(key).is_some() {
+            self.remove_node(key);
+        }
+        self.insert_node_v(key, value, expire_at, Some(version));
+        self.meta.op_counter = self.meta.op_counter.max(version);
+    }
+
+    /// Replaces the contents of `slot` with those of `other`'s same slot.
+    pub(crate) fn replace_slot_from(&mut self, other: &mut Db, slot: u16) {
+        let keys: Vec<Box<[u8]>> = self.slot_nodes(slot).map(|n| Box::from(n.key())).collect();
+        for k in keys {
+            self.remove_node(&k);
+        }
+        let moved = std::mem::take(&mut other.slots[slot as usize]);
+        for node in moved.into_iter() {
+            let n = *node;
+            let version = n.version;
+            let key: Box<[u8]> = n.key().into();
+            self.restore_node(&key, n.value, n.expire_at, version);
+        }
+        self.meta.slot_deleted[slot as usize] = other.meta.slot_deleted[slot as usize];
+    }
+}
+
+/// Mutable access to a key's payload of type `T`. Any mutable deref marks
+/// the key modified; on drop the modification is signalled exactly once
+/// and an emptied collection is queued for deletion.
+pub struct ValueMut<'a, T: Kind> {
+    node: &'a mut Node,
+    meta: &'a mut Meta,
+    dirty: bool,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: Kind> ValueMut<'_, T> {
+    /// The key's absolute expiry, if any.
+    pub fn expire_at(&self) -> Option<u64> {
+        self.node.expire_at()
+    }
+    /// Undo the "modified" mark (e.g. SREM of a member that was absent), so
+    /// WATCHers are not disturbed by a no-op. Only call if nothing changed.
+    pub fn unmodified(&mut self) {
+        self.dirty = false;
+    }
+}
+
+impl<T: Kind> Deref for ValueMut<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        T::from_ref(&self.node.value).expect("type checked when the guard was made")
+    }
+}
+
+impl<T: Kind> DerefMut for ValueMut<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.dirty = true;
+        T::from_mut(&mut self.node.value).expect("type checked when the guard was made")
+    }
+}
+
+impl<T: Kind> Drop for ValueMut<'_, T> {
+    fn drop(&mut self) {
+        if self.dirty {
+            self.meta.modified(self.node);
+            if self.node.value.is_empty_collection() {
+                self.meta.pending_empty.push(Box::from(self.node.key()));
+            }
+        }
+    }
+}
