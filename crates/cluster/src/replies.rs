@@ -1,0 +1,443 @@
+//! Redis Cluster introspection replies: `CLUSTER SLOTS`, `SHARDS`, `NODES`,
+//! `INFO`, `MYID` and `KEYSLOT`, as pure functions of a [`Topology`].
+//!
+//! Why pure: clients build their routing tables from these replies, so their
+//! exact shape matters more than anything else here; as functions of plain
+//! inputs they are compared byte for byte with replies captured from a real
+//! Redis 7.0 cluster (see the tests).
+//!
+//! Mapping Multi-Raft onto Redis's master/replica model: a shard's Raft leader
+//! is shown as the master owning the shard's slots, its other voters as
+//! replicas. A node that leads no shard is shown as a replica (`slave`) of the
+//! leader of the first shard it hosts. When no leader is known for a shard
+//! (election in progress, no hint yet), its first replica — the preferred
+//! leader — is shown in the master's place, so every assigned slot always has
+//! an owner in every reply.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use slotraft_resp::Reply;
+use slotraft_types::{key_slot, GroupId, NodeId, SlotId, SLOT_COUNT};
+
+use crate::map::{ClusterMap, NodeInfo, ShardInfo, SlotRange};
+
+/// A node's liveness as seen by gossip.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum HealthState {
+    #[default]
+    Ok,
+    /// This node has not heard from it within the node timeout (`fail?`).
+    PFail,
+    /// A majority of nodes agree it is unreachable (`fail`).
+    Fail,
+}
+
+/// What gossip knows about one node (defaults: healthy, connected, never
+/// pinged).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct NodeHealth {
+    pub state: HealthState,
+    /// Unix ms when the outstanding PING was sent, 0 if none (Redis's
+    /// `ping-sent`).
+    pub ping_sent_ms: u64,
+    /// Unix ms of the last PONG received (Redis's `pong-recv`).
+    pub pong_recv_ms: u64,
+    /// Whether the bus link to the node is up.
+    pub connected: bool,
+}
+
+impl Default for NodeHealth {
+    fn default() -> Self {
+        NodeHealth {
+            state: HealthState::Ok,
+            ping_sent_ms: 0,
+            pong_recv_ms: 0,
+            connected: true,
+        }
+    }
+}
+
+static NO_OFFSETS: BTreeMap<(GroupId, NodeId), u64> = BTreeMap::new();
+
+/// Everything the replies and the router depend on, borrowed from the node
+/// runtime at the moment of the command.
+#[derive(Copy, Clone, Debug)]
+pub struct Topology<'a> {
+    /// The node's cached cluster map.
+    pub map: &'a ClusterMap,
+    /// This node.
+    pub me: NodeId,
+    /// The best known leader of each shard: from the local Raft state for
+    /// groups this node hosts (absent when that group has no leader), from
+    /// gossip leader hints for the others.
+    pub leaders: &'a BTreeMap<GroupId, NodeId>,
+    /// Gossip's view of every node; absent means healthy.
+    pub health: &'a BTreeMap<NodeId, NodeHealth>,
+    /// Replication offset (applied index) of (group, node), for
+    /// `CLUSTER SHARDS`; absent means 0.
+    pub offsets: &'a BTreeMap<(GroupId, NodeId), u64>,
+}
+
+/// Slot health for `CLUSTER INFO`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SlotState {
+    Ok,
+    PFail,
+    Fail,
+}
+
+impl<'a> Topology<'a> {
+    /// A topology without replication offsets.
+    pub fn new(
+        map: &'a ClusterMap,
+        me: NodeId,
+        leaders: &'a BTreeMap<GroupId, NodeId>,
+        health: &'a BTreeMap<NodeId, NodeHealth>,
+    ) -> Topology<'a> {
+        Topology {
+            map,
+            me,
+            leaders,
+            health,
+            offsets: &NO_OFFSETS,
+        }
+    }
+
+    pub fn health_of(&self, node: NodeId) -> NodeHealth {
+        if node == self.me {
+            return NodeHealth::default();
+        }
+        self.health.get(&node).copied().unwrap_or_default()
+    }
+
+    /// The known leader of `shard` if it is one of its voters.
+    pub fn known_leader(&self, shard: &ShardInfo) -> Option<NodeId> {
+        self.leaders
+            .get(&shard.id)
+            .copied()
+            .filter(|n| shard.replicas.contains(n))
+    }
+
+    /// The node shown as the shard's master: the known leader, else the
+    /// preferred (first) replica.
+    pub fn shown_leader(&self, shard: &ShardInfo) -> NodeId {
+        self.known_leader(shard).unwrap_or(shard.replicas[0])
+    }
+
+    /// Voters other than the shown leader, in map order.
+    fn followers<'s>(&self, shard: &'s ShardInfo) -> impl Iterator<Item = NodeId> + 's {
+        let leader = self.shown_leader(shard);
+        shard.replicas.iter().copied().filter(move |n| *n != leader)
+    }
+
+    /// `Fail` when a majority of the voters is failed (no quorum possible);
+    /// `PFail` when the shown leader is suspected or failed, or a majority is
+    /// suspected; `Ok` otherwise.
+    pub fn shard_state(&self, shard: &ShardInfo) -> SlotState {
+        let majority = shard.replicas.len() / 2 + 1;
+        let states: Vec<HealthState> = shard
+            .replicas
+            .iter()
+            .map(|n| self.health_of(*n).state)
+            .collect();
+        let alive = states.iter().filter(|s| **s != HealthState::Fail).count();
+        let healthy = states.iter().filter(|s| **s == HealthState::Ok).count();
+        if alive < majority {
+            SlotState::Fail
+        } else if healthy < majority
+            || self.health_of(self.shown_leader(shard)).state != HealthState::Ok
+        {
+            SlotState::PFail
+        } else {
+            SlotState::Ok
+        }
+    }
+
+    fn node(&self, id: NodeId) -> &'a NodeInfo {
+        self.map.node(id).expect("map invariant: shard members exist")
+    }
+}
+
+/// Runs of consecutive slots owned by the same shard, in slot order.
+fn shard_runs(map: &ClusterMap) -> Vec<(SlotRange, GroupId)> {
+    let mut out: Vec<(SlotRange, GroupId)> = Vec::new();
+    for slot in SlotId::all() {
+        let Some(g) = map.slot_owner(slot) else {
+            continue;
+        };
+        match out.last_mut() {
+            Some((r, last)) if *last == g && r.end.get() + 1 == slot.get() => r.end = slot,
+            _ => out.push((SlotRange::single(slot), g)),
+        }
+    }
+    out
+}
+
+fn node_entry(n: &NodeInfo) -> Reply {
+    Reply::Array(vec![
+        Reply::bulk(n.ip.to_string()),
+        Reply::Int(n.port as i64),
+        Reply::bulk(n.name.as_str()),
+        // Redis 7.0's per-node metadata map (hostname when one is set).
+        Reply::Map(vec![]),
+    ])
+}
+
+/// `CLUSTER SLOTS` (Redis 7.0 format): one entry per run of consecutive
+/// slots of one shard: `[start, end, leader, replica...]`, each node as
+/// `[ip, port, name, {}]`. Failed replicas are left out, as Redis does.
+pub fn cluster_slots(t: &Topology<'_>) -> Reply {
+    let entries = shard_runs(t.map)
+        .into_iter()
+        .map(|(range, g)| {
+            let shard = t.map.shard(g).expect("slot owner exists");
+            let mut e = vec![
+                Reply::Int(range.start.get() as i64),
+                Reply::Int(range.end.get() as i64),
+                node_entry(t.node(t.shown_leader(shard))),
+            ];
+            e.extend(
+                t.followers(shard)
+                    .filter(|n| t.health_of(*n).state != HealthState::Fail)
+                    .map(|n| node_entry(t.node(n))),
+            );
+            Reply::Array(e)
+        })
+        .collect();
+    Reply::Array(entries)
+}
+
+fn shard_node(t: &Topology<'_>, g: GroupId, id: NodeId, role: &str, health: &str) -> Reply {
+    let n = t.node(id);
+    let kv = |k: &'static str, v: Reply| (Reply::bulk(k), v);
+    let ip = n.ip.to_string();
+    Reply::Map(vec![
+        kv("id", Reply::bulk(n.name.as_str())),
+        kv("port", Reply::Int(n.port as i64)),
+        kv("ip", Reply::bulk(&ip)),
+        kv("endpoint", Reply::bulk(&ip)),
+        kv("role", Reply::bulk(role)),
+        kv(
+            "replication-offset",
+            Reply::Int(t.offsets.get(&(g, id)).copied().unwrap_or(0) as i64),
+        ),
+        kv("health", Reply::bulk(health)),
+    ])
+}
+
+fn health_word(t: &Topology<'_>, id: NodeId) -> &'static str {
+    match t.health_of(id).state {
+        HealthState::Fail => "fail",
+        HealthState::Ok | HealthState::PFail => "online",
+    }
+}
+
+/// `CLUSTER SHARDS` (Redis 7.0 format), one entry per shard in group order:
+/// `{slots: [start, end, ...], nodes: [{id, port, ip, endpoint, role,
+/// replication-offset, health}, ...]}` with the leader first, then the other
+/// voters, then learners (shown as replicas with health `loading`).
+pub fn cluster_shards(t: &Topology<'_>) -> Reply {
+    let shards = t
+        .map
+        .shards()
+        .map(|s| {
+            let slots = s
+                .slots
+                .iter()
+                .flat_map(|r| [Reply::Int(r.start.get() as i64), Reply::Int(r.end.get() as i64)])
+                .collect();
+            let leader = t.shown_leader(s);
+            let mut nodes = vec![shard_node(t, s.id, leader, "master", health_word(t, leader))];
+            nodes.extend(
+                t.followers(s)
+                    .map(|n| shard_node(t, s.id, n, "replica", health_word(t, n))),
+            );
+            nodes.extend(
+                s.learners
+                    .iter()
+                    .map(|n| shard_node(t, s.id, *n, "replica", "loading")),
+            );
+            Reply::Map(vec![
+                (Reply::bulk("slots"), Reply::Array(slots)),
+                (Reply::bulk("nodes"), Reply::Array(nodes)),
+            ])
+        })
+        .collect();
+    Reply::Array(shards)
+}
+
+/// How one node appears in `CLUSTER NODES`.
+enum Role {
+    /// Leads (or stands in for the leader of) these slots.
+    Master(Vec<SlotRange>),
+    /// Follows the shard led by this node.
+    Replica(NodeId),
+}
+
+fn role_of(t: &Topology<'_>, node: NodeId) -> Role {
+    let led: Vec<SlotRange> = {
+        let mut out: Vec<SlotRange> = Vec::new();
+        for (r, g) in shard_runs(t.map) {
+            let shard = t.map.shard(g).expect("owner exists");
+            if t.shown_leader(shard) != node {
+                continue;
+            }
+            match out.last_mut() {
+                Some(last) if last.end.get() + 1 == r.start.get() => last.end = r.end,
+                _ => out.push(r),
+            }
+        }
+        out
+    };
+    let leads_any = !led.is_empty() || t.map.shards().any(|s| t.shown_leader(s) == node);
+    if leads_any {
+        return Role::Master(led);
+    }
+    match t.map.shards().find(|s| s.hosts(node)) {
+        Some(s) => Role::Replica(t.shown_leader(s)),
+        None => Role::Master(Vec::new()),
+    }
+}
+
+/// One `CLUSTER NODES` line (without the trailing newline).
+fn node_line(t: &Topology<'_>, n: &NodeInfo) -> String {
+    let h = t.health_of(n.id);
+    let role = role_of(t, n.id);
+    let mut flags = String::new();
+    if n.id == t.me {
+        flags.push_str("myself,");
+    }
+    flags.push_str(match role {
+        Role::Master(_) => "master",
+        Role::Replica(_) => "slave",
+    });
+    match h.state {
+        HealthState::Ok => {}
+        HealthState::PFail => flags.push_str(",fail?"),
+        HealthState::Fail => flags.push_str(",fail"),
+    }
+    let master = match &role {
+        Role::Master(_) => "-".to_string(),
+        Role::Replica(l) => t.node(*l).name.to_string(),
+    };
+    let link = if n.id == t.me || h.connected {
+        "connected"
+    } else {
+        "disconnected"
+    };
+    let mut line = format!(
+        "{} {}:{}@{} {} {} {} {} {} {}",
+        n.name,
+        n.ip,
+        n.port,
+        n.bus_port,
+        flags,
+        master,
+        h.ping_sent_ms,
+        h.pong_recv_ms,
+        t.map.epoch(),
+        link
+    );
+    if let Role::Master(ranges) = &role {
+        ranges.iter().for_each(|r| {
+            let _ = write!(line, " {r}");
+        });
+    }
+    if n.id == t.me {
+        push_migrations(t, &mut line);
+    }
+    line
+}
+
+/// Redis shows open slots on `myself` only: `[slot->-target]` when this
+/// node leads the source, `[slot-<-source]` when it leads the target.
+fn push_migrations(t: &Topology<'_>, line: &mut String) {
+    for m in t.map.migrations() {
+        let leader_of = |g| t.map.shard(g).map(|s| t.shown_leader(s));
+        let (Some(src), Some(dst)) = (leader_of(m.from), leader_of(m.to)) else {
+            continue;
+        };
+        if src == t.me {
+            let _ = write!(line, " [{}->-{}]", m.slot, t.node(dst).name);
+        } else if dst == t.me {
+            let _ = write!(line, " [{}-<-{}]", m.slot, t.node(src).name);
+        }
+    }
+}
+
+/// `CLUSTER NODES`: Redis's line format, one line per node ordered by node
+/// id, each line ending in `\n`:
+/// `<name> <ip:port@cport> <flags> <master> <ping-sent> <pong-recv>
+/// <config-epoch> <link-state> <slot> ...`.
+pub fn cluster_nodes_text(t: &Topology<'_>) -> String {
+    let mut out = String::new();
+    for n in t.map.nodes() {
+        out.push_str(&node_line(t, n));
+        out.push('\n');
+    }
+    out
+}
+
+/// `CLUSTER NODES` as a reply (verbatim `txt` in RESP3, bulk in RESP2, as
+/// Redis 7.0).
+pub fn cluster_nodes(t: &Topology<'_>) -> Reply {
+    Reply::Verbatim("txt", Bytes::from(cluster_nodes_text(t)))
+}
+
+/// `CLUSTER INFO` text. `stats` are extra `name:value` lines appended after
+/// the fixed fields (gossip message counters, in Redis's naming).
+pub fn cluster_info_text(t: &Topology<'_>, stats: &[(&str, u64)]) -> String {
+    let mut counts = [0usize; 3];
+    for s in t.map.shards() {
+        let i = match t.shard_state(s) {
+            SlotState::Ok => 0,
+            SlotState::PFail => 1,
+            SlotState::Fail => 2,
+        };
+        counts[i] += s.slot_count();
+    }
+    let assigned = t.map.assigned_slots();
+    let ok = assigned == SLOT_COUNT as usize && counts[2] == 0;
+    let size = t
+        .map
+        .nodes()
+        .filter(|n| matches!(role_of(t, n.id), Role::Master(ref r) if !r.is_empty()))
+        .count();
+    let mut s = String::new();
+    let mut line = |k: &str, v: &dyn std::fmt::Display| {
+        let _ = write!(s, "{k}:{v}\r\n");
+    };
+    line("cluster_state", &if ok { "ok" } else { "fail" });
+    line("cluster_slots_assigned", &assigned);
+    line("cluster_slots_ok", &counts[0]);
+    line("cluster_slots_pfail", &counts[1]);
+    line("cluster_slots_fail", &counts[2]);
+    line("cluster_known_nodes", &t.map.node_count());
+    line("cluster_size", &size);
+    line("cluster_current_epoch", &t.map.epoch());
+    line("cluster_my_epoch", &t.map.epoch());
+    for (k, v) in stats {
+        line(k, v);
+    }
+    s
+}
+
+/// `CLUSTER INFO` as a reply (verbatim `txt` / bulk).
+pub fn cluster_info(t: &Topology<'_>, stats: &[(&str, u64)]) -> Reply {
+    Reply::Verbatim("txt", Bytes::from(cluster_info_text(t, stats)))
+}
+
+/// `CLUSTER MYID`: this node's 40-hex name.
+pub fn cluster_myid(t: &Topology<'_>) -> Reply {
+    match t.map.node(t.me) {
+        Some(n) => Reply::bulk(n.name.as_str()),
+        None => Reply::error("ERR this node is not a member of the cluster"),
+    }
+}
+
+/// `CLUSTER KEYSLOT key`.
+pub fn cluster_keyslot(key: &[u8]) -> Reply {
+    Reply::Int(key_slot(key).get() as i64)
+}
