@@ -1,0 +1,502 @@
+//! Routing one parsed request: lookup in the keyspace's command table,
+//! arity, authentication, MULTI queueing; data commands go to the engine
+//! batch, server-level commands (connection, transactions, introspection)
+//! are answered here.
+//!
+//! Why the checks live here and not in the keyspace: they depend on the
+//! connection (auth, MULTI), and a request rejected here never reaches the
+//! replicated log. The order of checks is Redis's `processCommand`: unknown
+//! command, arity, auth, then MULTI queueing; a rejected command inside MULTI
+//! poisons the transaction (EXECABORT).
+
+use std::io;
+
+use bytes::Bytes;
+use slotraft_resp::{Protocol, Reply};
+
+use crate::conn::{Conn, ReplyMode};
+use crate::engine::{Cmd, Engine};
+use crate::ks::{self, Argv, CommandSpec, Handler};
+
+/// Most characters of the arguments quoted in an "unknown command" error
+/// (Redis: 128).
+const UNKNOWN_CMD_ARGS_MAX: usize = 128;
+/// The Redis version slotraft reports (clients gate features on it).
+pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
+
+/// Commands that may run before AUTH.
+fn allowed_unauthenticated(name: &str) -> bool {
+    matches!(name, "auth" | "hello" | "quit" | "reset")
+}
+
+/// Commands executed immediately even inside MULTI.
+fn runs_inside_multi(name: &str) -> bool {
+    matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+}
+
+pub fn arity_ok(arity: i32, argc: usize) -> bool {
+    let argc = argc as i64;
+    let arity = arity as i64;
+    if arity >= 0 {
+        argc == arity
+    } else {
+        argc >= -arity
+    }
+}
+
+pub fn wrong_arity(fullname: &str) -> Reply {
+    Reply::error(format!("ERR wrong number of arguments for '{fullname}' command"))
+}
+
+/// Redis 7.0's text for an unknown command.
+pub fn unknown_command(argv: &Argv) -> Reply {
+    let name = String::from_utf8_lossy(&argv[0]);
+    let name: String = name.chars().take(128).collect();
+    let mut args = String::new();
+    for a in &argv[1..] {
+        if args.len() >= UNKNOWN_CMD_ARGS_MAX {
+            break;
+        }
+        let room = UNKNOWN_CMD_ARGS_MAX - args.len();
+        let s = String::from_utf8_lossy(a);
+        let s: String = s.chars().take(room).collect();
+        args.push_str(&format!("'{s}' "));
+    }
+    Reply::error(format!("ERR unknown command '{name}', with args beginning with: {args}"))
+}
+
+pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
+    Reply::error(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        String::from_utf8_lossy(sub).chars().take(128).collect::<String>(),
+        cmd.to_ascii_uppercase()
+    ))
+}
+
+pub fn syntax_error() -> Reply {
+    Reply::error("ERR syntax error")
+}
+
+pub fn not_an_integer() -> Reply {
+    Reply::error("ERR value is not an integer or out of range")
+}
+
+/// Parses an integer argument as Redis's `string2ll` does.
+pub fn parse_i64(b: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(b).ok()?;
+    if s.is_empty() || s.starts_with('+') || (s.len() > 1 && s.starts_with('0')) || s.starts_with("-0") {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Lower-case ASCII of an argument (subcommand and option names).
+pub fn lower(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_ascii_lowercase()
+}
+
+/// Constant-time comparison for passwords.
+pub fn secure_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl<E: Engine> Conn<E> {
+    /// Routes one request (see the module doc for the order of checks).
+    pub async fn handle(&mut self, argv: Argv) -> io::Result<()> {
+        debug_assert!(!argv.is_empty(), "the parser never yields an empty request");
+        let Some(spec) = ks::lookup(&argv[0]) else {
+            return self.reject(unknown_command(&argv)).await;
+        };
+        if !arity_ok(spec.arity, argv.len()) {
+            return self.reject(wrong_arity(spec.name)).await;
+        }
+        if !self.sess.authed && !allowed_unauthenticated(spec.name) {
+            return self.reject(Reply::error("NOAUTH Authentication required.")).await;
+        }
+        self.current_cmd = spec.name;
+        if self.sess.multi.is_some() && !runs_inside_multi(spec.name) {
+            self.sess.multi.as_mut().expect("checked").push(argv);
+            self.info.meta.lock().multi = self.sess.multi.as_ref().map(Vec::len);
+            self.emit(&Reply::QUEUED);
+            return Ok(());
+        }
+        match spec.handler {
+            Handler::Data => {
+                self.push_pending(Cmd { argv, spec });
+                Ok(())
+            }
+            Handler::Server => {
+                self.run_pending().await?;
+                let r = self.server_command(spec, &argv).await;
+                self.emit(&r);
+                Ok(())
+            }
+        }
+    }
+
+    /// Replies with an error; inside MULTI it also poisons the transaction.
+    async fn reject(&mut self, r: Reply) -> io::Result<()> {
+        self.run_pending().await?;
+        if self.sess.multi.is_some() {
+            self.sess.multi_dirty = true;
+        }
+        self.emit(&r);
+        Ok(())
+    }
+
+    /// Server-level commands (handler kind `Server` in the command table).
+    pub async fn server_command(&mut self, spec: &'static CommandSpec, argv: &Argv) -> Reply {
+        match spec.name {
+            "multi" => self.cmd_multi(),
+            "exec" => self.cmd_exec().await,
+            "discard" => self.cmd_discard(),
+            "watch" => self.cmd_watch(argv),
+            "unwatch" => {
+                self.unwatch();
+                Reply::OK
+            }
+            _ => self.simple_server_command(spec.name, argv),
+        }
+    }
+
+    /// Server commands that are also valid inside EXEC (no await needed).
+    fn simple_server_command(&mut self, name: &str, argv: &Argv) -> Reply {
+        match name {
+            "ping" => match argv.len() {
+                1 => Reply::simple("PONG"),
+                2 => Reply::Bulk(argv[1].clone()),
+                _ => wrong_arity("ping"),
+            },
+            "echo" => Reply::Bulk(argv[1].clone()),
+            "quit" => {
+                self.sess.close = true;
+                Reply::OK
+            }
+            "reset" => self.cmd_reset(),
+            "select" => match parse_i64(&argv[1]) {
+                None => not_an_integer(),
+                Some(0) => Reply::OK,
+                Some(_) => Reply::error("ERR DB index is out of range"),
+            },
+            "auth" => self.cmd_auth(argv),
+            "hello" => self.cmd_hello(argv),
+            "time" => cmd_time(),
+            "client" => self.cmd_client(argv),
+            "config" => self.cmd_config(argv),
+            "info" => self.cmd_info(argv),
+            "command" => self.cmd_command(argv),
+            "dbsize" => Reply::Int(self.server.engine.stats().keys as i64),
+            // Commands the keyspace marks server-level but slotraft does not
+            // implement yet: say so honestly rather than pretend.
+            other => Reply::error(format!("ERR command '{other}' is not supported by slotraft")),
+        }
+    }
+
+    fn cmd_multi(&mut self) -> Reply {
+        if self.sess.multi.is_some() {
+            return Reply::error("ERR MULTI calls can not be nested");
+        }
+        self.sess.multi = Some(Vec::new());
+        self.sess.multi_dirty = false;
+        self.info.meta.lock().multi = Some(0);
+        Reply::OK
+    }
+
+    fn cmd_discard(&mut self) -> Reply {
+        if self.sess.multi.is_none() {
+            return Reply::error("ERR DISCARD without MULTI");
+        }
+        self.end_multi();
+        self.unwatch();
+        Reply::OK
+    }
+
+    fn end_multi(&mut self) {
+        self.sess.multi = None;
+        self.sess.multi_dirty = false;
+        self.info.meta.lock().multi = None;
+    }
+
+    fn unwatch(&mut self) {
+        self.sess.watched.clear();
+        self.info.meta.lock().watching = 0;
+    }
+
+    fn cmd_watch(&mut self, argv: &Argv) -> Reply {
+        if self.sess.multi.is_some() {
+            return Reply::error("ERR WATCH inside MULTI is not allowed");
+        }
+        let keys: Vec<Bytes> = argv[1..]
+            .iter()
+            .filter(|k| !self.sess.watched.iter().any(|(w, _)| w == *k))
+            .cloned()
+            .collect();
+        let versions = self.server.engine.watch_versions(&keys);
+        self.sess.watched.extend(keys.into_iter().zip(versions));
+        self.info.meta.lock().watching = self.sess.watched.len();
+        Reply::OK
+    }
+
+    /// EXEC: data commands run atomically in the engine; server commands
+    /// queued alongside (PING, ECHO, TIME, ...) are answered in place.
+    async fn cmd_exec(&mut self) -> Reply {
+        let Some(queued) = self.sess.multi.take() else {
+            return Reply::error("ERR EXEC without MULTI");
+        };
+        let dirty = self.sess.multi_dirty;
+        self.end_multi();
+        let watched = std::mem::take(&mut self.sess.watched);
+        self.unwatch();
+        if dirty {
+            return Reply::error("EXECABORT Transaction discarded because of previous errors.");
+        }
+        let specs: Vec<&'static CommandSpec> =
+            queued.iter().map(|a| ks::lookup(&a[0]).expect("validated when queued")).collect();
+        let data: Vec<Argv> = queued
+            .iter()
+            .zip(&specs)
+            .filter(|(_, s)| s.handler == Handler::Data)
+            .map(|(a, _)| a.clone())
+            .collect();
+        let data_replies = if data.is_empty() && !watched.is_empty() {
+            // Still honour WATCH for a transaction of only server commands.
+            self.server.engine.exec_multi(&[], &watched).await
+        } else if data.is_empty() {
+            Reply::Array(Vec::new())
+        } else {
+            self.server.engine.exec_multi(&data, &watched).await
+        };
+        let Reply::Array(data_replies) = data_replies else {
+            return data_replies; // NullArray: a watched key changed
+        };
+        let mut data_replies = data_replies.into_iter();
+        let mut out = Vec::with_capacity(queued.len());
+        for (argv, spec) in queued.iter().zip(specs) {
+            let r = match spec.handler {
+                Handler::Data => data_replies.next().expect("one reply per data command"),
+                Handler::Server => self.simple_server_command(spec.name, argv),
+            };
+            out.push(r);
+        }
+        Reply::Array(out)
+    }
+
+    fn cmd_reset(&mut self) -> Reply {
+        self.end_multi();
+        self.unwatch();
+        self.sess.proto = Protocol::Resp2;
+        self.sess.reply_mode = ReplyMode::On;
+        self.sess.authed = self.cfg.requirepass.is_none();
+        self.info.set_proto(Protocol::Resp2);
+        let mut m = self.info.meta.lock();
+        m.name.clear();
+        Reply::simple("RESET")
+    }
+
+    /// Checks a user/password pair against `requirepass` (user "default").
+    fn check_password(&self, user: &[u8], pass: &[u8]) -> bool {
+        if !user.eq_ignore_ascii_case(b"default") {
+            return false;
+        }
+        match &self.cfg.requirepass {
+            None => true,
+            Some(p) => secure_eq(p.as_bytes(), pass),
+        }
+    }
+
+    fn cmd_auth(&mut self, argv: &Argv) -> Reply {
+        let (user, pass): (&[u8], &[u8]) = match argv.len() {
+            2 => (b"default", &argv[1]),
+            3 => (&argv[1], &argv[2]),
+            _ => return syntax_error(),
+        };
+        if argv.len() == 2 && self.cfg.requirepass.is_none() {
+            return Reply::error(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            );
+        }
+        if self.check_password(user, pass) {
+            self.sess.authed = true;
+            Reply::OK
+        } else {
+            Reply::error("WRONGPASS invalid username-password pair or user is disabled.")
+        }
+    }
+
+    fn cmd_hello(&mut self, argv: &Argv) -> Reply {
+        let mut proto = self.sess.proto;
+        if argv.len() >= 2 {
+            match parse_i64(&argv[1]) {
+                Some(2) => proto = Protocol::Resp2,
+                Some(3) => proto = Protocol::Resp3,
+                Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
+                None => return Reply::error("ERR Protocol version is not an integer or out of range"),
+            }
+        }
+        let mut auth: Option<(&Bytes, &Bytes)> = None;
+        let mut setname: Option<&Bytes> = None;
+        let mut i = 2;
+        while i < argv.len() {
+            let more = argv.len() - i - 1;
+            match lower(&argv[i]).as_str() {
+                "auth" if more >= 2 => {
+                    auth = Some((&argv[i + 1], &argv[i + 2]));
+                    i += 3;
+                }
+                "setname" if more >= 1 => {
+                    setname = Some(&argv[i + 1]);
+                    i += 2;
+                }
+                _ => {
+                    return Reply::error(format!(
+                        "ERR Syntax error in HELLO option '{}'",
+                        String::from_utf8_lossy(&argv[i])
+                    ))
+                }
+            }
+        }
+        if let Some((u, p)) = auth {
+            if !self.check_password(u, p) {
+                return Reply::error("WRONGPASS invalid username-password pair or user is disabled.");
+            }
+            self.sess.authed = true;
+        }
+        if !self.sess.authed {
+            return Reply::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        }
+        if let Some(name) = setname {
+            if let Err(e) = self.set_client_name(name) {
+                return e;
+            }
+        }
+        self.sess.proto = proto;
+        self.info.set_proto(proto);
+        let s = |t: &'static str| Reply::Bulk(Bytes::from_static(t.as_bytes()));
+        Reply::Map(vec![
+            (s("server"), s("redis")),
+            (s("version"), s(REDIS_COMPAT_VERSION)),
+            (s("proto"), Reply::Int(if proto == Protocol::Resp3 { 3 } else { 2 })),
+            (s("id"), Reply::Int(self.sess.id as i64)),
+            (s("mode"), s("standalone")),
+            (s("role"), s("master")),
+            (s("modules"), Reply::Array(Vec::new())),
+        ])
+    }
+
+    fn cmd_config(&mut self, argv: &Argv) -> Reply {
+        let sub = lower(&argv[1]);
+        match sub.as_str() {
+            "get" => {
+                if argv.len() < 3 {
+                    return wrong_arity("config|get");
+                }
+                let pats: Vec<&[u8]> = argv[2..].iter().map(|b| b.as_ref()).collect();
+                let pairs = self.server.config.get().get_matching(&pats);
+                Reply::Map(pairs.into_iter().map(|(k, v)| (Reply::bulk(k), Reply::bulk(v))).collect())
+            }
+            "set" => {
+                if argv.len() < 4 || argv.len() % 2 != 0 {
+                    return wrong_arity("config|set");
+                }
+                let pairs: Vec<(String, String)> = argv[2..]
+                    .chunks(2)
+                    .map(|kv| (String::from_utf8_lossy(&kv[0]).into_owned(), String::from_utf8_lossy(&kv[1]).into_owned()))
+                    .collect();
+                match self.server.config.set_many(&pairs) {
+                    Ok(()) => {
+                        self.cfg = self.server.config.get();
+                        crate::logging::apply_loglevel(&self.cfg.loglevel);
+                        Reply::OK
+                    }
+                    Err(e) => Reply::error(e.config_set_reply()),
+                }
+            }
+            "resetstat" if argv.len() == 2 => {
+                self.server.stats.reset();
+                Reply::OK
+            }
+            "rewrite" if argv.len() == 2 => match &self.server.config.file {
+                None => Reply::error("ERR The server is running without a config file"),
+                Some(path) => match std::fs::write(path, self.server.config.get().render()) {
+                    Ok(()) => Reply::OK,
+                    Err(e) => Reply::error(format!("ERR Rewriting config file: {e}")),
+                },
+            },
+            "resetstat" | "rewrite" => wrong_arity(&format!("config|{sub}")),
+            "help" => help(&[
+                "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>",
+                "    Set the configuration <directive> to <value>.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command.",
+                "REWRITE",
+                "    Rewrite the configuration file.",
+                "HELP",
+                "    Print this help.",
+            ]),
+            _ => unknown_subcommand(&argv[1], "config"),
+        }
+    }
+}
+
+pub fn help(lines: &[&'static str]) -> Reply {
+    Reply::Array(lines.iter().map(|l| Reply::simple(l)).collect())
+}
+
+fn cmd_time() -> Reply {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Reply::Array(vec![
+        Reply::bulk(now.as_secs().to_string()),
+        Reply::bulk(now.subsec_micros().to_string()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Argv {
+        words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect()
+    }
+
+    #[test]
+    fn arity_rules() {
+        assert!(arity_ok(2, 2));
+        assert!(!arity_ok(2, 3));
+        assert!(arity_ok(-2, 5));
+        assert!(!arity_ok(-3, 2));
+    }
+
+    #[test]
+    fn unknown_command_text_matches_redis() {
+        let r = unknown_command(&argv(&["foo", "a", "b"]));
+        assert_eq!(r, Reply::error("ERR unknown command 'foo', with args beginning with: 'a' 'b' "));
+        let r = unknown_command(&argv(&["foo"]));
+        assert_eq!(r, Reply::error("ERR unknown command 'foo', with args beginning with: "));
+        let long = "x".repeat(300);
+        let Reply::Error(e) = unknown_command(&argv(&["foo", &long, "y"])) else { panic!() };
+        assert!(e.len() < 250, "arguments are truncated");
+    }
+
+    #[test]
+    fn integers_like_string2ll() {
+        assert_eq!(parse_i64(b"0"), Some(0));
+        assert_eq!(parse_i64(b"-3"), Some(-3));
+        assert_eq!(parse_i64(b"01"), None);
+        assert_eq!(parse_i64(b"+1"), None);
+        assert_eq!(parse_i64(b" 1"), None);
+        assert_eq!(parse_i64(b""), None);
+    }
+
+    #[test]
+    fn secure_eq_works() {
+        assert!(secure_eq(b"abc", b"abc"));
+        assert!(!secure_eq(b"abc", b"abd"));
+        assert!(!secure_eq(b"abc", b"ab"));
+    }
+}
