@@ -371,10 +371,10 @@ impl<'a, M: Model> Search<'a, M> {
         let _ = write!(
             description,
             "partition {partition}: linearized {} op(s), then op #{} cannot take effect; \
-             model state after the prefix: {:?}; ",
+             model state after the prefix: {}; ",
             stuck.prefix.len(),
             stuck.blocked,
-            stuck.state
+            self.model.describe_state(&stuck.state)
         );
         let skip = stuck.prefix.len().saturating_sub(DESCRIBED_PREFIX_OPS);
         let _ = write!(description, "prefix tail: [");

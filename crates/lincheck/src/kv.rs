@@ -7,11 +7,25 @@
 //! history is checked one key at a time.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use crate::model::{Model, Operation, Outcome};
 
+/// Shows bytes as text when printable (keys and values are short strings in
+/// practice), so anomaly descriptions are readable.
+struct Show<'a>(&'a [u8]);
+
+impl fmt::Debug for Show<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match std::str::from_utf8(self.0) {
+            Ok(s) => write!(f, "{s:?}"),
+            Err(_) => write!(f, "{:?}", self.0),
+        }
+    }
+}
+
 /// An operation on one key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum KvInput {
     /// Read the value (`None` when absent).
     Get { key: Vec<u8> },
@@ -42,8 +56,27 @@ impl KvInput {
     }
 }
 
+impl fmt::Debug for KvInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KvInput::Get { key } => write!(f, "get({:?})", Show(key)),
+            KvInput::Put { key, value } => write!(f, "put({:?}, {:?})", Show(key), Show(value)),
+            KvInput::Append { key, value } => {
+                write!(f, "append({:?}, {:?})", Show(key), Show(value))
+            }
+            KvInput::Cas { key, expected, new } => write!(
+                f,
+                "cas({:?}, {:?}, {:?})",
+                Show(key),
+                expected.as_deref().map(Show),
+                Show(new)
+            ),
+        }
+    }
+}
+
 /// What a client observed.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub enum KvOutput {
     /// Result of a get.
     Value(Option<Vec<u8>>),
@@ -53,6 +86,17 @@ pub enum KvOutput {
     Len(u64),
     /// Whether a cas took effect.
     Cas(bool),
+}
+
+impl fmt::Debug for KvOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KvOutput::Value(v) => write!(f, "{:?}", v.as_deref().map(Show)),
+            KvOutput::Ok => write!(f, "ok"),
+            KvOutput::Len(n) => write!(f, "len {n}"),
+            KvOutput::Cas(b) => write!(f, "cas {b}"),
+        }
+    }
 }
 
 /// The state of the keys of one partition (in practice: one key).
@@ -112,6 +156,14 @@ impl Model for KvModel {
                 }
             }
         }
+    }
+
+    fn describe_state(&self, state: &KvState) -> String {
+        let parts: Vec<String> = state
+            .iter()
+            .map(|(k, v)| format!("{:?}={:?}", Show(k), Show(v)))
+            .collect();
+        format!("{{{}}}", parts.join(", "))
     }
 
     /// One part per key, in key order. Reads with an unknown outcome are

@@ -74,6 +74,11 @@ pub trait Model {
         output: Option<&Self::Output>,
     ) -> Option<Self::State>;
 
+    /// Renders a state for anomaly descriptions (default: `Debug`).
+    fn describe_state(&self, state: &Self::State) -> String {
+        format!("{state:?}")
+    }
+
     /// Splits a history into independent parts, each a list of indexes into
     /// `history`. Parts are checked separately; the history is linearizable
     /// if and only if every part is (true when parts touch disjoint state,

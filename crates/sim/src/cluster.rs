@@ -127,6 +127,8 @@ pub struct SimConfig {
     pub faults: bool,
     /// Print every notable event.
     pub verbose: bool,
+    /// With `verbose`: also print every delivered message.
+    pub trace_messages: bool,
 }
 
 impl SimConfig {
@@ -138,6 +140,7 @@ impl SimConfig {
             bug: None,
             faults: true,
             verbose: false,
+            trace_messages: false,
         }
     }
 }
@@ -164,8 +167,16 @@ pub struct Report {
 #[derive(Clone, Debug)]
 enum Input {
     Msg(Message),
-    Write { client: usize, data: Bytes },
-    Read { client: usize, ctx: Bytes },
+    Write {
+        client: usize,
+        request: u64,
+        data: Bytes,
+    },
+    Read {
+        client: usize,
+        request: u64,
+        ctx: Bytes,
+    },
 }
 
 /// One simulated server.
@@ -730,17 +741,25 @@ impl Cluster {
                 // Errors for stale or unexpected messages are normal.
                 let _ = raw.step(m);
             }
-            Input::Write { client, data } => match raw.propose(data) {
+            Input::Write {
+                client,
+                request,
+                data,
+            } => match raw.propose(data) {
                 Ok(_) => {}
                 Err(_) => {
                     let hint = raw.leader().and_then(|l| self.index_of(l));
-                    self.refused(client, hint);
+                    self.refused(client, request, hint);
                 }
             },
-            Input::Read { client, ctx } => {
+            Input::Read {
+                client,
+                request,
+                ctx,
+            } => {
                 if raw.read_index(ctx).is_err() {
                     let hint = raw.leader().and_then(|l| self.index_of(l));
-                    self.refused(client, hint);
+                    self.refused(client, request, hint);
                 }
             }
         }
@@ -821,7 +840,13 @@ impl Cluster {
         self.trace(&[8, self.now, c as u64, p.request]);
     }
 
-    fn refused(&mut self, c: usize, hint: Option<usize>) {
+    /// The node certainly did not execute request `request` of client `c`.
+    /// (A stale request, queued while the client already gave up on it,
+    /// must not touch the client's current operation.)
+    fn refused(&mut self, c: usize, request: u64, hint: Option<usize>) {
+        if !matches!(&self.clients[c].pending, Some(p) if p.request == request) {
+            return;
+        }
         let Some(p) = self.clients[c].pending.take() else {
             return;
         };
@@ -918,13 +943,27 @@ impl Cluster {
             };
             self.call(c, node, input, None);
             let data = Bytes::from(cmd.encode());
-            self.enqueue(node, Input::Write { client: c, data });
+            self.enqueue(
+                node,
+                Input::Write {
+                    client: c,
+                    request,
+                    data,
+                },
+            );
         } else {
             let mut ctx = id.to_le_bytes().to_vec();
             ctx.extend_from_slice(&request.to_le_bytes());
             let ctx = Bytes::from(ctx);
             self.call(c, node, KvInput::Get { key }, Some(ctx.clone()));
-            self.enqueue(node, Input::Read { client: c, ctx });
+            self.enqueue(
+                node,
+                Input::Read {
+                    client: c,
+                    request,
+                    ctx,
+                },
+            );
         }
     }
 
@@ -1051,14 +1090,15 @@ impl Cluster {
             .copied()
             .filter(|x| !cs.voters.contains(x) && !cs.learners.contains(x))
             .collect();
-        let min_voters = n / 2 + 1;
+        // Keep enough voters that a majority survives one more fault.
+        let min_voters = if n >= 5 { 3 } else { n.min(2) };
         let transition = if self.rng_fault.below(2) == 0 {
             ConfChangeTransition::Auto
         } else {
             ConfChangeTransition::Implicit
         };
         let change = match f {
-            Fault::RemoveVoter if cs.voters.len() > min_voters.min(2).max(n.min(3) - 1) => {
+            Fault::RemoveVoter if cs.voters.len() > min_voters => {
                 vec![ConfChangeSingle::RemoveNode(
                     *self.rng_fault.pick(&cs.voters),
                 )]
@@ -1115,6 +1155,9 @@ impl Cluster {
                 continue;
             }
             self.trace(&[1, self.now, m.from as u64, m.to as u64, m.msg.term.get()]);
+            if self.cfg.trace_messages {
+                self.log(|| format!("deliver {:?}", m.msg));
+            }
             self.enqueue(m.to, Input::Msg(m.msg));
         }
         for i in 0..self.nodes.len() {
@@ -1165,6 +1208,9 @@ impl Cluster {
                 self.now += 1;
             }
             if !self.probe_done && self.violation.is_none() {
+                for line in self.dump() {
+                    self.log(|| line);
+                }
                 let v = format!(
                     "liveness: no write committed within {LIVENESS_BOUND_MS} ms after healing (leader: {:?})",
                     self.current_leader().map(|l| l + 1)
@@ -1201,6 +1247,43 @@ impl Cluster {
                 self.log(|| format!("lincheck ran out of budget on partitions {partitions:?}"));
             }
         }
+    }
+
+    /// One line per node: role, term, commit, applied, log bounds,
+    /// membership and (on leaders) follower progress. For verbose runs.
+    pub fn dump(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let Some(r) = n.raw.as_ref() else {
+                out.push(format!("node {}: down", i + 1));
+                continue;
+            };
+            let first = n.storage.first_index().map_or(0, |x| x.get());
+            let last = n.storage.last_index().map_or(0, |x| x.get());
+            let mut line = format!(
+                "node {}: {} term {} leader {:?} commit {} applied {} raw-last {} disk [{first}, {last}] paused {} inbox {} pending-ready {} conf {:?}",
+                i + 1,
+                role_name(r.role()),
+                r.term(),
+                r.leader(),
+                r.commit(),
+                n.applied,
+                r.last_index(),
+                n.paused,
+                n.inbox.len(),
+                n.pending.is_some(),
+                r.conf_state()
+            );
+            if r.role() == Role::Leader {
+                for j in 0..self.nodes.len() {
+                    if let Some(p) = r.progress(NodeId(j as u64 + 1)) {
+                        line.push_str(&format!("\n    progress {}: {p:?}", j + 1));
+                    }
+                }
+            }
+            out.push(line);
+        }
+        out
     }
 
     /// Roles of all nodes (for verbose dumps and tests).

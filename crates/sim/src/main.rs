@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! slotraft-sim --seeds N [--start S] [--nodes 3|5] [--steps K] [--bug NAME]
-//!              [--verbose] [--quiet] [--no-faults] [--expect-violation]
+//!              [--verbose] [--trace-messages] [--quiet] [--no-faults] [--expect-violation]
 //! ```
 //!
 //! One line per seed (`seed S hash H ok ...` or `seed S hash H VIOLATION ...`;
@@ -25,6 +25,7 @@ struct Args {
     steps: Option<u64>,
     bug: Option<Bug>,
     verbose: bool,
+    trace_messages: bool,
     quiet: bool,
     faults: bool,
     expect_violation: bool,
@@ -34,7 +35,7 @@ fn usage() -> String {
     let bugs: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
     format!(
         "usage: slotraft-sim --seeds N [--start S] [--nodes 3|5] [--steps K] [--bug NAME] \
-         [--verbose] [--quiet] [--no-faults] [--expect-violation]\n  bugs: {}",
+         [--verbose] [--trace-messages] [--quiet] [--no-faults] [--expect-violation]\n  bugs: {}",
         bugs.join(", ")
     )
 }
@@ -47,6 +48,7 @@ fn parse() -> Result<Args, String> {
         steps: None,
         bug: None,
         verbose: false,
+        trace_messages: false,
         quiet: false,
         faults: true,
         expect_violation: false,
@@ -65,6 +67,10 @@ fn parse() -> Result<Args, String> {
                 a.bug = Some(Bug::from_name(&v).ok_or(format!("unknown bug {v}"))?);
             }
             "--verbose" => a.verbose = true,
+            "--trace-messages" => {
+                a.verbose = true;
+                a.trace_messages = true;
+            }
             "--quiet" => a.quiet = true,
             "--no-faults" => a.faults = false,
             "--expect-violation" => a.expect_violation = true,
@@ -100,6 +106,7 @@ fn main() -> ExitCode {
         }
         cfg.bug = args.bug;
         cfg.verbose = args.verbose;
+        cfg.trace_messages = args.trace_messages;
         cfg.faults = args.faults;
         let r = run_seed(&cfg);
         if r.lincheck_timeout {
