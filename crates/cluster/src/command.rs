@@ -67,7 +67,10 @@ pub enum MetaCommand {
     /// Marks a node `Active` or `Leaving`.
     SetNodeState { node: NodeId, state: NodeState },
     /// Creates an empty shard (no slots yet).
-    AddShard { group: GroupId, replicas: Vec<NodeId> },
+    AddShard {
+        group: GroupId,
+        replicas: Vec<NodeId>,
+    },
     /// Deletes a shard that owns no slots.
     RemoveShard(GroupId),
     /// Replaces a shard's voters and learners (after a Raft membership
@@ -78,7 +81,10 @@ pub enum MetaCommand {
         learners: Vec<NodeId>,
     },
     /// Gives unassigned slots to a shard.
-    AssignSlots { group: GroupId, ranges: Vec<SlotRange> },
+    AssignSlots {
+        group: GroupId,
+        ranges: Vec<SlotRange>,
+    },
     /// Replaces the metadata group's voters.
     SetMetaReplicas(Vec<NodeId>),
     /// Starts moving `slot` from its owner to `to` (reserved).
@@ -162,7 +168,10 @@ impl ClusterMap {
             MetaCommand::AddNode(spec) => self.add_node(spec),
             MetaCommand::RemoveNode(id) => self.remove_node(*id),
             MetaCommand::SetNodeState { node, state } => {
-                let n = self.nodes.get_mut(node).ok_or(MetaError::UnknownNode(*node))?;
+                let n = self
+                    .nodes
+                    .get_mut(node)
+                    .ok_or(MetaError::UnknownNode(*node))?;
                 n.state = *state;
                 Ok(())
             }
@@ -316,7 +325,10 @@ impl ClusterMap {
     }
 
     fn remove_shard(&mut self, group: GroupId) -> Result<(), MetaError> {
-        let shard = self.shards.get(&group).ok_or(MetaError::UnknownShard(group))?;
+        let shard = self
+            .shards
+            .get(&group)
+            .ok_or(MetaError::UnknownShard(group))?;
         if !shard.slots.is_empty() || self.migrations.values().any(|m| m.to == group) {
             return Err(MetaError::ShardNotEmpty(group));
         }
@@ -367,8 +379,14 @@ impl ClusterMap {
     }
 
     fn finish_migration(&mut self, slot: SlotId) -> Result<(), MetaError> {
-        let m = self.migrations.remove(&slot).ok_or(MetaError::Migration(slot))?;
-        let from = self.shards.get_mut(&m.from).expect("migration source exists");
+        let m = self
+            .migrations
+            .remove(&slot)
+            .ok_or(MetaError::Migration(slot))?;
+        let from = self
+            .shards
+            .get_mut(&m.from)
+            .expect("migration source exists");
         from.slots = remove_slot(&from.slots, slot);
         self.slots[slot.index()] = None;
         self.assign_slots(m.to, &[SlotRange::single(slot)])
@@ -714,11 +732,17 @@ mod tests {
             m.apply(&bad(vec![1, 1, 2])),
             Err(MetaError::BadReplicas("duplicate node"))
         );
-        assert_eq!(m.apply(&bad(vec![1, 9])), Err(MetaError::UnknownNode(NodeId(9))));
+        assert_eq!(
+            m.apply(&bad(vec![1, 9])),
+            Err(MetaError::UnknownNode(NodeId(9)))
+        );
         assert_eq!(m.apply(&bad(vec![])), Err(MetaError::BadReplicas("empty")));
         assert_eq!(m.epoch(), 1);
         m.apply(&bad(vec![3, 1])).unwrap();
-        assert_eq!(m.shard(GroupId(1)).unwrap().replicas, vec![NodeId(3), NodeId(1)]);
+        assert_eq!(
+            m.shard(GroupId(1)).unwrap().replicas,
+            vec![NodeId(3), NodeId(1)]
+        );
     }
 
     #[test]
@@ -726,7 +750,10 @@ mod tests {
         let mut m = boot3();
         assert_eq!(
             m.apply(&MetaCommand::AddNode(spec(4, 7001))),
-            Err(MetaError::AddressInUse(IpAddr::V4(Ipv4Addr::LOCALHOST), 7001))
+            Err(MetaError::AddressInUse(
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                7001
+            ))
         );
         assert_eq!(
             m.apply(&MetaCommand::AddNode(spec(0, 7009))),
@@ -776,7 +803,10 @@ mod tests {
         );
         m.apply(&MetaCommand::FinishSlotMigration(s)).unwrap();
         assert_eq!(m.slot_owner(s), Some(GroupId(2)));
-        assert_eq!(m.shard(GroupId(1)).unwrap().slots, vec![r(0, 99), r(101, 8191)]);
+        assert_eq!(
+            m.shard(GroupId(1)).unwrap().slots,
+            vec![r(0, 99), r(101, 8191)]
+        );
         assert!(m.slot_migration(s).is_none());
         assert_eq!(
             m.apply(&MetaCommand::AbortSlotMigration(s)),

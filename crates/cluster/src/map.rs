@@ -670,7 +670,10 @@ mod tests {
         let a = NodeName::derive(c, NodeId(1));
         assert_eq!(a, NodeName::derive(c, NodeId(1)));
         assert_eq!(a.as_str().len(), 40);
-        assert!(a.as_str().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(a
+            .as_str()
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         let names: BTreeSet<_> = (1..500).map(|i| NodeName::derive(c, NodeId(i))).collect();
         assert_eq!(names.len(), 499);
         assert_ne!(a, NodeName::derive(ClusterId(7), NodeId(1)));
@@ -695,7 +698,10 @@ mod tests {
     fn empty_map_is_valid_and_roundtrips() {
         let m = ClusterMap::new();
         m.check_invariants().unwrap();
-        assert_eq!(ClusterMap::decode_snapshot(&m.encode_snapshot()).unwrap(), m);
+        assert_eq!(
+            ClusterMap::decode_snapshot(&m.encode_snapshot()).unwrap(),
+            m
+        );
         assert_eq!(m.assigned_slots(), 0);
     }
 }

@@ -27,7 +27,10 @@ pub const DEFAULT_REPLICAS: usize = 3;
 pub enum PlacementError {
     NoNodes,
     /// More replicas per shard than nodes (replicas must be on distinct nodes).
-    NotEnoughNodes { replicas: usize, nodes: usize },
+    NotEnoughNodes {
+        replicas: usize,
+        nodes: usize,
+    },
     /// Zero, or more shards than slots / the shard limit.
     BadShardCount(usize),
     /// Zero or more than [`MAX_REPLICAS`].
@@ -39,7 +42,10 @@ impl fmt::Display for PlacementError {
         match self {
             PlacementError::NoNodes => write!(f, "no nodes"),
             PlacementError::NotEnoughNodes { replicas, nodes } => {
-                write!(f, "{replicas} replicas per shard need at least {replicas} nodes, got {nodes}")
+                write!(
+                    f,
+                    "{replicas} replicas per shard need at least {replicas} nodes, got {nodes}"
+                )
             }
             PlacementError::BadShardCount(n) => write!(f, "invalid shard count {n}"),
             PlacementError::BadReplicaCount(n) => write!(f, "invalid replica count {n}"),
@@ -166,7 +172,9 @@ pub fn plan_leader_balance(
         .shards()
         .flat_map(|s| s.replicas.iter().map(|n| (*n, 0)))
         .collect();
-    leader.values().for_each(|n| *count.get_mut(n).expect("voter") += 1);
+    leader
+        .values()
+        .for_each(|n| *count.get_mut(n).expect("voter") += 1);
     // Each step lowers the sum of squared counts, so this terminates; the
     // bound is a safety net.
     let max_steps = leader.len() * count.len() + 1;
@@ -200,7 +208,11 @@ fn best_move(
             let (cf, ct) = (count[from], count[to]);
             if cf >= ct + 2 {
                 let gain = cf - ct;
-                if best.as_ref().map_or(true, |(bg, ..)| gain > *bg) {
+                let better = match &best {
+                    Some((bg, ..)) => gain > *bg,
+                    None => true,
+                };
+                if better {
                     best = Some((gain, *g, *from, *to));
                 }
             }
@@ -236,7 +248,10 @@ mod tests {
     fn split_like_redis_cli() {
         let r = |a, b| SlotRange::new(a, b).unwrap();
         assert_eq!(split_slots(1), vec![r(0, 16383)]);
-        assert_eq!(split_slots(3), vec![r(0, 5460), r(5461, 10922), r(10923, 16383)]);
+        assert_eq!(
+            split_slots(3),
+            vec![r(0, 5460), r(5461, 10922), r(10923, 16383)]
+        );
         // redis-cli with 4 masters: 0-4095, 4096-8191, 8192-12287, 12288-16383.
         assert_eq!(split_slots(4)[1], r(4096, 8191));
         for n in [2, 5, 7, 100, 16384] {
@@ -273,15 +288,25 @@ mod tests {
                 d.sort();
                 d.dedup();
                 assert_eq!(d.len(), replicas, "distinct nodes");
-                s.replicas.iter().for_each(|n| *load.entry(*n).or_insert(0) += 1);
+                s.replicas
+                    .iter()
+                    .for_each(|n| *load.entry(*n).or_insert(0) += 1);
                 *leads.entry(s.replicas[0]).or_insert(0) += 1;
             }
             let spread = |m: &BTreeMap<NodeId, i32>| {
-                let v: Vec<i32> = (1..=nodes).map(|i| *m.get(&NodeId(i)).unwrap_or(&0)).collect();
+                let v: Vec<i32> = (1..=nodes)
+                    .map(|i| *m.get(&NodeId(i)).unwrap_or(&0))
+                    .collect();
                 v.iter().max().unwrap() - v.iter().min().unwrap()
             };
-            assert!(spread(&load) <= 1, "{nodes}/{shards}/{replicas} load {load:?}");
-            assert!(spread(&leads) <= 1, "{nodes}/{shards}/{replicas} leads {leads:?}");
+            assert!(
+                spread(&load) <= 1,
+                "{nodes}/{shards}/{replicas} load {load:?}"
+            );
+            assert!(
+                spread(&leads) <= 1,
+                "{nodes}/{shards}/{replicas} leads {leads:?}"
+            );
             apply(b);
         }
     }
@@ -306,13 +331,23 @@ mod tests {
     }
 
     fn leaders(pairs: &[(u64, u64)]) -> BTreeMap<GroupId, NodeId> {
-        pairs.iter().map(|(g, n)| (GroupId(*g), NodeId(*n))).collect()
+        pairs
+            .iter()
+            .map(|(g, n)| (GroupId(*g), NodeId(*n)))
+            .collect()
     }
 
-    fn counts(m: &ClusterMap, cur: &BTreeMap<GroupId, NodeId>, moves: &[(GroupId, NodeId)]) -> Vec<usize> {
+    fn counts(
+        m: &ClusterMap,
+        cur: &BTreeMap<GroupId, NodeId>,
+        moves: &[(GroupId, NodeId)],
+    ) -> Vec<usize> {
         let mut l = cur.clone();
         for (g, n) in moves {
-            assert!(m.shard(*g).unwrap().replicas.contains(n), "target is a voter");
+            assert!(
+                m.shard(*g).unwrap().replicas.contains(n),
+                "target is a voter"
+            );
             l.insert(*g, *n);
         }
         let mut c = vec![0; m.node_count()];
@@ -344,7 +379,11 @@ mod tests {
         let cur: BTreeMap<GroupId, NodeId> = m
             .shards()
             .map(|s| {
-                let n = if s.replicas.contains(&NodeId(1)) { NodeId(1) } else { s.replicas[0] };
+                let n = if s.replicas.contains(&NodeId(1)) {
+                    NodeId(1)
+                } else {
+                    s.replicas[0]
+                };
                 (s.id, n)
             })
             .collect();

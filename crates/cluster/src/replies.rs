@@ -106,10 +106,16 @@ impl<'a> Topology<'a> {
     }
 
     pub fn health_of(&self, node: NodeId) -> NodeHealth {
+        let h = self.health.get(&node).copied().unwrap_or_default();
         if node == self.me {
-            return NodeHealth::default();
+            // A node never suspects itself; only its timestamps are shown.
+            return NodeHealth {
+                state: HealthState::Ok,
+                connected: true,
+                ..h
+            };
         }
-        self.health.get(&node).copied().unwrap_or_default()
+        h
     }
 
     /// The known leader of `shard` if it is one of its voters.
@@ -156,7 +162,9 @@ impl<'a> Topology<'a> {
     }
 
     fn node(&self, id: NodeId) -> &'a NodeInfo {
-        self.map.node(id).expect("map invariant: shard members exist")
+        self.map
+            .node(id)
+            .expect("map invariant: shard members exist")
     }
 }
 
@@ -246,10 +254,21 @@ pub fn cluster_shards(t: &Topology<'_>) -> Reply {
             let slots = s
                 .slots
                 .iter()
-                .flat_map(|r| [Reply::Int(r.start.get() as i64), Reply::Int(r.end.get() as i64)])
+                .flat_map(|r| {
+                    [
+                        Reply::Int(r.start.get() as i64),
+                        Reply::Int(r.end.get() as i64),
+                    ]
+                })
                 .collect();
             let leader = t.shown_leader(s);
-            let mut nodes = vec![shard_node(t, s.id, leader, "master", health_word(t, leader))];
+            let mut nodes = vec![shard_node(
+                t,
+                s.id,
+                leader,
+                "master",
+                health_word(t, leader),
+            )];
             nodes.extend(
                 t.followers(s)
                     .map(|n| shard_node(t, s.id, n, "replica", health_word(t, n))),

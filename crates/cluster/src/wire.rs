@@ -20,7 +20,11 @@ pub enum DecodeError {
     /// An enum tag is not known.
     UnknownTag { what: &'static str, tag: u8 },
     /// A count or length is above its named limit.
-    TooLarge { what: &'static str, len: u64, max: u64 },
+    TooLarge {
+        what: &'static str,
+        len: u64,
+        max: u64,
+    },
     /// A value is structurally invalid (e.g. slot out of range).
     Invalid(&'static str),
     /// Bytes were left over after the value.
