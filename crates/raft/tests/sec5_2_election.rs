@@ -61,7 +61,10 @@ fn randomized_timeout_in_election_tick_to_twice() {
         assert!((10..20).contains(&t), "timeout {t} outside [10, 20)");
         seen.insert(t);
     }
-    assert!(seen.len() >= 8, "timeouts are actually randomized: {seen:?}");
+    assert!(
+        seen.len() >= 8,
+        "timeouts are actually randomized: {seen:?}"
+    );
 }
 
 #[test]
@@ -73,7 +76,10 @@ fn priority_shortens_the_randomized_timeout() {
         plain += first_campaign_tick(c.clone());
         c.priority = 4;
         let t = first_campaign_tick(c);
-        assert!((10..12).contains(&t), "priority 4: timeout in [10, 10+10/5)");
+        assert!(
+            (10..12).contains(&t),
+            "priority 4: timeout in [10, 10+10/5)"
+        );
         prio += t;
     }
     assert!(prio < plain, "priority nodes time out earlier on average");

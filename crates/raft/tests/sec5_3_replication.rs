@@ -58,7 +58,10 @@ fn append_byte_budget_is_respected() {
     for m in net.queue.iter() {
         if let MessageBody::Append { entries, .. } = &m.body {
             let size: u64 = entries.iter().map(Entry::size).sum();
-            assert!(size <= 1000 || entries.len() == 1, "{size} bytes in one append");
+            assert!(
+                size <= 1000 || entries.len() == 1,
+                "{size} bytes in one append"
+            );
         }
     }
     net.deliver_all();
@@ -69,7 +72,10 @@ fn append_byte_budget_is_respected() {
 fn inflight_window_bounds_unacknowledged_appends() {
     let mut net = Network::new(2, |c| c.max_inflight_msgs = 3);
     elect(&mut net, 1);
-    assert_eq!(net.raw(1).progress(NodeId(2)).unwrap().state, ProgressState::Replicate);
+    assert_eq!(
+        net.raw(1).progress(NodeId(2)).unwrap().state,
+        ProgressState::Replicate
+    );
     // Acks from 2 are lost: the window fills and the leader stops sending.
     net.cut.insert((2, 1));
     for i in 0..10 {
@@ -115,13 +121,22 @@ fn follower_starts_in_probe_and_moves_to_replicate() {
     for _ in 0..4 {
         // PreVote, PreVoteResp, Vote, VoteResp
         net.deliver_only(|m| {
-            matches!(m.body, MessageBody::RequestVote { .. } | MessageBody::VoteResponse { .. })
+            matches!(
+                m.body,
+                MessageBody::RequestVote { .. } | MessageBody::VoteResponse { .. }
+            )
         });
     }
     assert_eq!(net.raw(1).role(), Role::Leader);
-    assert_eq!(net.raw(1).progress(NodeId(2)).unwrap().state, ProgressState::Probe);
+    assert_eq!(
+        net.raw(1).progress(NodeId(2)).unwrap().state,
+        ProgressState::Probe
+    );
     net.deliver_all();
-    assert_eq!(net.raw(1).progress(NodeId(2)).unwrap().state, ProgressState::Replicate);
+    assert_eq!(
+        net.raw(1).progress(NodeId(2)).unwrap().state,
+        ProgressState::Replicate
+    );
 }
 
 #[test]
@@ -161,12 +176,21 @@ fn fast_backtracking_skips_a_whole_conflicting_term() {
     let rejects_before = net.sent.iter().filter(|m| is_reject(m)).count();
     net.tick(3);
     let rejects = net.sent.iter().filter(|m| is_reject(m)).count() - rejects_before;
-    assert!(rejects <= 3, "{rejects} rejections to find the match point (not ~50)");
+    assert!(
+        rejects <= 3,
+        "{rejects} rejections to find the match point (not ~50)"
+    );
     assert_eq!(net.log_terms(1), net.log_terms(2));
 }
 
 fn is_reject(m: &Message) -> bool {
-    matches!(m.body, MessageBody::AppendResponse { reject: Some(_), .. })
+    matches!(
+        m.body,
+        MessageBody::AppendResponse {
+            reject: Some(_),
+            ..
+        }
+    )
 }
 
 #[test]

@@ -310,7 +310,10 @@ impl Network {
 
     /// Count messages of a kind sent so far.
     pub fn count_sent(&self, kind: &str) -> usize {
-        self.sent.iter().filter(|m| m.body.kind_name() == kind).count()
+        self.sent
+            .iter()
+            .filter(|m| m.body.kind_name() == kind)
+            .count()
     }
 }
 
@@ -320,7 +323,11 @@ impl Network {
 /// have persisted, entries are contiguous, and commit never decreases.
 fn check_ready_contract(node: &Node, rd: &Ready) {
     for w in rd.entries.windows(2) {
-        assert_eq!(w[0].index.next(), w[1].index, "Ready entries not contiguous");
+        assert_eq!(
+            w[0].index.next(),
+            w[1].index,
+            "Ready entries not contiguous"
+        );
     }
     let persisted_hs = node.store.rl().hard_state();
     let hs = rd.hard_state.unwrap_or(persisted_hs);
@@ -338,7 +345,10 @@ fn check_ready_contract(node: &Node, rd: &Ready) {
                 pre_vote: false,
                 granted: true,
             } => assert_eq!(hs.vote, Some(m.to), "vote sent before it is persisted"),
-            MessageBody::AppendResponse { index, reject: None } => {
+            MessageBody::AppendResponse {
+                index,
+                reject: None,
+            } => {
                 assert!(*index <= last_after, "ack beyond persisted log")
             }
             _ => {}
