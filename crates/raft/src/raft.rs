@@ -1115,6 +1115,9 @@ impl<S: Storage> Raft<S> {
         if matched == self.log.last_index() {
             self.send(to, self.term, MessageBody::TimeoutNow);
         } else {
+            // Catch the target up now (an empty append also uncovers appends
+            // lost while it was unreachable).
+            self.send_append(to, true);
             self.need_bcast = true;
         }
     }
