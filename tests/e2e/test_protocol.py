@@ -1,0 +1,262 @@
+"""Byte-level protocol tests over real TCP, each compared with redis-server:
+malformed frames, huge declared lengths (no allocation: RSS stays low),
+frames split at every byte boundary, inline commands, pipelines of 10k
+commands, and whether the connection survives or is closed.
+"""
+
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import subject_kind
+from resp_client import RawConn, encode, exchange
+
+# Raw inputs whose whole outcome (reply bytes, closed or not) must be the
+# same on both servers. Every one was checked against redis-server 7.0.
+RAW_CASES = [
+    b"*1\r\n$x\r\n",
+    b"*x\r\n",
+    b"*1\r\nx\r\n",
+    b"*-1\r\nPING\r\n",
+    b"*0\r\nPING\r\n",
+    b"\r\n\r\nPING\r\n",
+    b"*2147483648\r\n",
+    b"*1\r\n$536870913\r\n",
+    b"*1\r\n$-1\r\n",
+    b"*1\r\n$01\r\n",
+    b"*01\r\nPING\r\n",
+    b"*+1\r\n",
+    b"*-0\r\n",
+    b"*-2\r\nPING\r\n",
+    b"*1\r\n$4\r\nPINGxx*1\r\n$4\r\nPING\r\n",
+    b"ECHO \"a\\x41b\\n\" 'c\\'d'\r\n",
+    b"ECHO \"abc\r\n",
+    b"ECHO \"abc\"x\r\n",
+    b"ECHO a\"b c\"d\r\n",
+    b"PING\nPING\n",
+    b"ECHO a\x00b c\r\n",
+    b"*1\r\n*1\r\n",
+    b"*1\r\n:1\r\n",
+    b"*1\r\n$4\r\nPING\r\nPING\r\n",
+    b"*2\r\n$4\r\nECHO\r\n$0\r\n\r\n",
+    b"*1\r\n$ 4\r\n",
+    b"*1 \r\n",
+    b"*\r\n",
+    b"ECHO 'a\\'b'\r\n",
+    b"ECHO \"a\\qb\"\r\n",
+    b"ECHO \"\\x4\"\r\n",
+    b"*1\r\n$4\r\nPI\x00G\r\n",
+    b"*1\x00\r\n",
+    b"ECHO\ta\x0bb\r\n",
+    b"ECHO \"a\"\x0b\r\n",
+    b"   \r\n",
+    b"ECHO ''\r\n",
+    b"*1\r\n\r\r\n",
+    b"*1\r\n\n\r\n",
+    b"*1\rX$4\r\nPING\r\n",
+    b"*1\r\n$4\rXPING\r\n",
+    b"PING\r\r\n",
+    b"PING\rPING\n",
+    b"*1\r\n$4\r\nPING\r\n*x\r\n",
+    b" PING \r\n",
+    b"\"PING\"\r\n",
+    b"'PING'\r\n",
+    b"*1\r\n$\xff\r\n",
+    b"*1\r\n$4\r\n\r\n",
+    b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$-0\r\n",
+    b"\n",
+    b"ECHO \"x\"'y'\r\n",
+    b"ECHO abc\"def\"\r\n",
+    b"ECHO \"\"\"\r\n",
+    b"ECHO \"\\\r\n",
+    b"QUIT\r\nPING\r\n",
+    b"*1\r\n$4\r\nQUIT\r\n",
+    b"%1\r\n$1\r\na\r\n",
+    b"NOSUCHCMD a b\r\n",
+    b"A" * 70000,
+    b"*" + b"1" * 70000,
+    b"*1\r\n$" + b"1" * 70000,
+    b"ECHO a\x00" + b"b" * 70000 + b"\r\n",
+]
+
+
+@pytest.mark.parametrize("data", RAW_CASES, ids=lambda d: repr(d[:40]))
+def test_raw_frame_like_redis(both, data):
+    oracle, subject = both
+    want = exchange(oracle.port, data)
+    got = exchange(subject.port, data)
+    assert got == want, f"input {data[:80]!r}"
+
+
+def test_protocol_error_after_hello3(both):
+    oracle, subject = both
+    out = []
+    for s in both:
+        with s.conn() as c:
+            hello = c.request([b"HELLO", b"3"])
+            assert hello.kind == "%"
+            c.send(b"PING\r\n*1\r\n$x\r\n")
+            pong = c.read_reply()
+            err = c.read_reply()
+            out.append((pong.raw, err.raw, c.is_closed()))
+    assert out[0] == out[1]
+    assert out[1] == (b"+PONG\r\n", b"-ERR Protocol error: invalid bulk length\r\n", True)
+
+
+def test_multibulk_count_above_limit_is_a_documented_difference(both):
+    """docs/differences-from-redis.md: counts above 1M are rejected (Redis
+    7.0 accepts up to INT_MAX and waits for the arguments)."""
+    oracle, subject = both
+    data = b"*1048577\r\n"
+    assert exchange(oracle.port, data) == (b"", False)
+    got = exchange(subject.port, data)
+    if subject_kind() == "redis":
+        assert got == (b"", False)
+    else:
+        assert got == (b"-ERR Protocol error: invalid multibulk length\r\n", True)
+    # At the limit both wait for the arguments.
+    assert exchange(subject.port, b"*1048576\r\n") == (b"", False)
+
+
+# Frames for the split tests: pipelines mixing multibulk and inline. Each
+# deletes what it creates, so it can be replayed on one connection.
+SPLIT_FRAMES = [
+    encode([b"SET", b"k", b"hello"]) + encode([b"GET", b"k"]) + b"ECHO \"a b\"\r\n" + encode([b"DEL", b"k"]),
+    b"*1\r\n$4\r\nPINGxx*0\r\n\r\nINCR n\r\n" + encode([b"APPEND", b"b", b"\r\n\x00\xff" * 20]) + b"DEL n b\r\n",
+    encode([b"RPUSH", b"l", b"a", b"b", b"c"]) + encode([b"LRANGE", b"l", b"0", b"-1"]) + b"DEL l n b\n",
+]
+
+
+def read_exactly(conn, n, timeout=10.0):
+    """Reads n reply bytes from a RawConn's socket (bounded in time)."""
+    deadline = time.monotonic() + timeout
+    data = conn.buf[conn.pos:]
+    conn.buf, conn.pos = b"", 0
+    conn.sock.settimeout(0.5)
+    while len(data) < n and time.monotonic() < deadline:
+        try:
+            d = conn.sock.recv(1 << 16)
+        except socket.timeout:
+            continue
+        if not d:
+            break
+        data += d
+    return data
+
+
+def replies_for(server, frame):
+    with server.conn() as c:
+        c.send(frame)
+        time.sleep(0.2)
+        return read_exactly(c, 1 << 30, timeout=0.5)
+
+
+@pytest.mark.parametrize("frame", SPLIT_FRAMES, ids=range(len(SPLIT_FRAMES)))
+def test_every_split_point(both, frame):
+    oracle, subject = both
+    want = replies_for(oracle, frame)
+    assert want and b"-ERR" not in want
+    with subject.conn() as c:
+        for cut in range(1, len(frame)):
+            c.send(frame[:cut])
+            time.sleep(0.002)
+            c.send(frame[cut:])
+            got = read_exactly(c, len(want))
+            assert got == want, f"split at {cut}"
+
+
+@pytest.mark.parametrize("frame", SPLIT_FRAMES, ids=range(len(SPLIT_FRAMES)))
+def test_one_byte_at_a_time(both, frame):
+    oracle, subject = both
+    want = replies_for(oracle, frame)
+    with subject.conn() as c:
+        for i in range(len(frame)):
+            c.send(frame[i:i + 1])
+            if i % 8 == 0:
+                time.sleep(0.001)
+        got = read_exactly(c, len(want))
+    assert got == want
+
+
+# Connections that each declare a huge request and then stall.
+HUGE_CONNECTIONS = 20
+# RSS growth allowed for all of them together (declaring 20 x 512 MiB must
+# not reserve it).
+HUGE_RSS_BUDGET_KB = 64 * 1024
+
+
+def test_huge_declared_lengths_do_not_allocate(subject):
+    base = subject.rss_kb()
+    socks = []
+    try:
+        for i in range(HUGE_CONNECTIONS):
+            s = socket.create_connection(("127.0.0.1", subject.port), timeout=5)
+            if i % 2 == 0:
+                s.sendall(b"*2\r\n$3\r\nSET\r\n$536870912\r\nabc")
+            else:
+                s.sendall(b"*1048576\r\n$1\r\na\r\n$1\r\n")
+            socks.append(s)
+        time.sleep(0.5)
+        grown = subject.rss_kb() - base
+        assert grown < HUGE_RSS_BUDGET_KB, f"RSS grew by {grown} KiB"
+        for s in socks:
+            s.settimeout(0.05)
+            try:
+                d = s.recv(100)
+                assert False, f"stalled request got a reply or close: {d!r}"
+            except socket.timeout:
+                pass
+        with subject.conn() as c:
+            assert c.request([b"PING"]).raw == b"+PONG\r\n"
+    finally:
+        for s in socks:
+            s.close()
+
+
+PIPELINE = 10_000
+
+
+def pipeline_bytes():
+    parts = []
+    for i in range(PIPELINE):
+        m = i % 4
+        if m == 0:
+            parts.append(encode([b"SET", b"k%d" % (i % 100), b"v%d" % i]))
+        elif m == 1:
+            parts.append(encode([b"GET", b"k%d" % (i % 100)]))
+        elif m == 2:
+            parts.append(b"INCR counter\r\n")
+        else:
+            parts.append(encode([b"RPUSH", b"list", b"%d" % i]))
+    return b"".join(parts)
+
+
+def run_pipeline(server, data):
+    with server.conn() as c:
+        t = threading.Thread(target=c.sock.sendall, args=(data,), daemon=True)
+        t.start()
+        replies = [c.read_reply().raw for _ in range(PIPELINE)]
+        t.join(10)
+        assert not t.is_alive()
+        return b"".join(replies)
+
+
+def test_pipeline_of_10k_commands(both):
+    oracle, subject = both
+    data = pipeline_bytes()
+    want = run_pipeline(oracle, data)
+    got = run_pipeline(subject, data)
+    assert got == want
+
+
+def test_connection_survives_command_errors(both):
+    for s in both:
+        with s.conn() as c:
+            assert c.request([b"NOSUCH"]).is_error()
+            assert c.request([b"GET"]).is_error()
+            assert c.request([b"SET", b"k", b"v", b"BADOPT"]).is_error()
+            assert c.request([b"PING"]).raw == b"+PONG\r\n"
+            assert not c.is_closed(0.1)
