@@ -276,9 +276,7 @@ impl<S: Storage> Group<S> {
         msgs: &mut Vec<(GroupId, slotraft_raft::Message)>,
         now_ms: u64,
     ) -> Option<(Option<NodeId>, Term)> {
-        let Some(mut rd) = self.in_flight.take() else {
-            return None;
-        };
+        let mut rd = self.in_flight.take()?;
         msgs.extend(rd.messages.drain(..).map(|m| (self.id, m)));
         let leader_change = rd.soft_state.map(|ss| {
             self.on_soft_state(ss.leader, ss.role, out);
