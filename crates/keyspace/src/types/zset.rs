@@ -1,43 +1,847 @@
-//! The sorted-set payload type. OWNED BY K2 (lists/sets/zsets helper): the
-//! internals below are a placeholder from the skeleton commit; K2 replaces
-//! them freely.
+//! The sorted-set value type: members ordered by (score, member bytes).
 //!
 //! CONTRACT used by the core (snapshot, DUMP/RESTORE, OBJECT ENCODING,
 //! emptiness checks) — keep these signatures:
 //! `new()`, `len()`, `is_empty()`, `iter()` yielding `(member, score)` in
 //! rank order, `insert(&[u8], f64)` (add or update score),
 //! `encoding() -> &'static str`, `mem_usage() -> usize`.
+//!
+//! Why this shape: Redis needs member → score lookup (ZSCORE, ZADD), ordered
+//! walks by score and by lex (ZRANGEBYSCORE/BYLEX), and *rank* operations
+//! (ZRANK, ZRANGE by index, ZREMRANGEBYRANK) in O(log n). We keep:
+//! - a slab of entries `(member, score)` addressed by a stable `u32` id,
+//! - an [`IndexTable`] member → id (4 bytes a slot, keys not duplicated),
+//! - an order-statistic B+tree of ids sorted by (score, member), whose inner
+//!   nodes keep each child's subtree size (for rank) and smallest id (for
+//!   search), so members are stored exactly once.
+//!
+//! Per member this costs about 24 bytes (slab) + ~5 (tree leaf) + ~5
+//! (index) besides the member's own heap block; Redis's skiplist+dict costs
+//! roughly 100, so large sorted sets stay well under the 1.2x memory target.
+//!
+//! Scores are `f64` without NaN (callers reject NaN before inserting; an
+//! assert guards it). -0.0 is normalised to 0.0 so equal scores compare equal
+//! and ties break by member bytes, as in Redis.
 
-use std::collections::BTreeMap;
+use std::cmp::Ordering;
 
-/// A Redis sorted set.
-#[derive(Clone, Debug, Default, PartialEq)]
+use super::set::{IndexTable, MAX_MEMBERS};
+
+/// Largest number of ids in one leaf.
+const LEAF_CAP: usize = 64;
+/// Largest number of children of one inner node.
+const INNER_CAP: usize = 64;
+/// Below this a node tries to merge with a neighbour after a removal.
+const MIN_FILL: usize = 16;
+
+#[derive(Clone, Debug)]
+struct Entry {
+    member: Box<[u8]>,
+    score: f64,
+}
+
+#[derive(Clone, Debug)]
+enum Node {
+    /// Ids in (score, member) order.
+    Leaf(Vec<u32>),
+    /// Children (node ids) with their subtree sizes and smallest entry ids.
+    /// Invariant: the three vectors have the same length >= 1, and
+    /// `mins[i]` is the first id of child `i`'s subtree.
+    Inner {
+        children: Vec<u32>,
+        counts: Vec<u32>,
+        mins: Vec<u32>,
+    },
+}
+
+/// A sorted set (see module doc).
+#[derive(Clone, Debug)]
 pub struct ZSet {
-    // placeholder: member -> score only
-    scores: BTreeMap<Box<[u8]>, f64>,
+    entries: Vec<Option<Entry>>,
+    free_entries: Vec<u32>,
+    index: IndexTable,
+    nodes: Vec<Node>,
+    free_nodes: Vec<u32>,
+    root: u32,
+    len: usize,
+}
+
+impl Default for ZSet {
+    fn default() -> Self {
+        ZSet::new()
+    }
+}
+
+impl PartialEq for ZSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().zip(other.iter()).all(|(a, b)| a == b)
+    }
+}
+
+/// The result of adding or updating one member.
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum Added {
+    New,
+    Updated { old: f64 },
+    Unchanged,
+}
+
+fn norm(score: f64) -> f64 {
+    assert!(!score.is_nan(), "NaN score reached the sorted set");
+    if score == 0.0 {
+        0.0
+    } else {
+        score
+    }
+}
+
+/// Redis's order: by score, then by member bytes.
+pub fn cmp_key(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
+    s1.partial_cmp(&s2).expect("no NaN scores").then_with(|| m1.cmp(m2))
 }
 
 impl ZSet {
     pub fn new() -> ZSet {
-        ZSet::default()
+        ZSet {
+            entries: Vec::new(),
+            free_entries: Vec::new(),
+            index: IndexTable::default(),
+            nodes: vec![Node::Leaf(Vec::new())],
+            free_nodes: Vec::new(),
+            root: 0,
+            len: 0,
+        }
     }
+
     pub fn len(&self) -> usize {
-        self.scores.len()
+        self.len
     }
+
     pub fn is_empty(&self) -> bool {
-        self.scores.is_empty()
+        self.len == 0
     }
-    /// `(member, score)` pairs (placeholder: member order, K2: rank order).
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], f64)> + '_ {
-        self.scores.iter().map(|(m, s)| (&m[..], *s))
-    }
-    pub fn insert(&mut self, member: &[u8], score: f64) {
-        self.scores.insert(member.into(), score);
-    }
+
+    /// What OBJECT ENCODING answers, as Redis 7.0 would for this content:
+    /// `listpack` up to 128 members of at most 64 bytes, else `skiplist`.
     pub fn encoding(&self) -> &'static str {
-        "skiplist"
+        const LISTPACK_ENTRIES: usize = 128;
+        const LISTPACK_VALUE: usize = 64;
+        if self.len <= LISTPACK_ENTRIES && self.iter().all(|(m, _)| m.len() <= LISTPACK_VALUE) {
+            "listpack"
+        } else {
+            "skiplist"
+        }
     }
+
+    /// Approximate heap bytes used.
     pub fn mem_usage(&self) -> usize {
-        self.scores.keys().map(|b| b.len() + 48).sum()
+        let leaves: usize = self
+            .nodes
+            .iter()
+            .map(|n| match n {
+                Node::Leaf(v) => v.capacity() * 4 + 24,
+                Node::Inner { children, .. } => children.capacity() * 12 + 72,
+            })
+            .sum();
+        self.entries.capacity() * 24
+            + self.entries.iter().flatten().map(|e| e.member.len()).sum::<usize>()
+            + self.index.heap_bytes()
+            + leaves
+    }
+
+    fn entry(&self, id: u32) -> &Entry {
+        self.entries[id as usize].as_ref().expect("live entry id")
+    }
+
+    fn key_of<'a>(&'a self) -> impl Fn(u32) -> &'a [u8] + 'a {
+        move |id| &self.entry(id).member[..]
+    }
+
+    fn id_of(&self, member: &[u8]) -> Option<u32> {
+        self.index.find(member, self.key_of())
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        self.id_of(member).map(|id| self.entry(id).score)
+    }
+
+    /// Sets `member`'s score (inserting it if absent).
+    pub fn insert(&mut self, member: &[u8], score: f64) -> Added {
+        let score = norm(score);
+        match self.id_of(member) {
+            Some(id) => {
+                let old = self.entry(id).score;
+                if old == score {
+                    return Added::Unchanged;
+                }
+                self.tree_remove(id);
+                self.entries[id as usize].as_mut().expect("live").score = score;
+                self.tree_insert(id);
+                Added::Updated { old }
+            }
+            None => {
+                assert!(self.len < MAX_MEMBERS, "sorted set too large");
+                let e = Entry { member: member.into(), score };
+                let id = match self.free_entries.pop() {
+                    Some(id) => {
+                        self.entries[id as usize] = Some(e);
+                        id
+                    }
+                    None => {
+                        self.entries.push(Some(e));
+                        (self.entries.len() - 1) as u32
+                    }
+                };
+                let entries = &self.entries;
+                self.index.insert(member, id, |i| {
+                    &entries[i as usize].as_ref().expect("live").member[..]
+                });
+                self.tree_insert(id);
+                self.len += 1;
+                Added::New
+            }
+        }
+    }
+
+    /// Removes `member`; returns its score if it was present.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        let id = self.id_of(member)?;
+        Some(self.remove_id(id).1)
+    }
+
+    fn remove_id(&mut self, id: u32) -> (Box<[u8]>, f64) {
+        self.tree_remove(id);
+        let entries = &self.entries;
+        let member = &entries[id as usize].as_ref().expect("live").member;
+        let gone = self.index.remove(member, |i| {
+            &entries[i as usize].as_ref().expect("live").member[..]
+        });
+        debug_assert_eq!(gone, Some(id));
+        let e = self.entries[id as usize].take().expect("live");
+        self.free_entries.push(id);
+        self.len -= 1;
+        if self.len == 0 {
+            *self = ZSet::new();
+        }
+        (e.member, e.score)
+    }
+
+    /// 0-based rank of `member` in ascending order.
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        let id = self.id_of(member)?;
+        let e = self.entry(id);
+        Some(self.count_before(|o| cmp_key(o.score, &o.member, e.score, &e.member).is_lt()))
+    }
+
+    /// (member, score) at ascending rank `r`.
+    pub fn at_rank(&self, r: usize) -> Option<(&[u8], f64)> {
+        if r >= self.len {
+            return None;
+        }
+        let (leaf, off) = self.locate_rank(r);
+        let e = self.entry(self.leaf(leaf)[off]);
+        Some((&e.member, e.score))
+    }
+
+    /// Number of members with `pred` true, where `pred` is true for a prefix
+    /// of the order (members "before" some bound). O(log n).
+    pub fn count_before(&self, pred: impl Fn(&EntryRef) -> bool) -> usize {
+        let test = |id: u32| {
+            let e = self.entry(id);
+            pred(&EntryRef { member: &e.member, score: e.score })
+        };
+        let mut node = self.root;
+        let mut acc = 0usize;
+        loop {
+            match &self.nodes[node as usize] {
+                Node::Leaf(ids) => return acc + ids.partition_point(|&id| test(id)),
+                Node::Inner { children, counts, mins } => {
+                    // Children whose smallest entry satisfies pred.
+                    let k = mins.partition_point(|&id| test(id));
+                    if k == 0 {
+                        return acc;
+                    }
+                    acc += counts[..k - 1].iter().map(|&c| c as usize).sum::<usize>();
+                    node = children[k - 1];
+                }
+            }
+        }
+    }
+
+    /// Calls `f` for ranks `start..end` ascending (or descending when `rev`,
+    /// then `start..end` are ranks in the *reversed* order). O(log n + m).
+    pub fn for_range(&self, start: usize, end: usize, rev: bool, mut f: impl FnMut(&[u8], f64)) {
+        let end = end.min(self.len);
+        let mut r = start;
+        while r < end {
+            let fwd = if rev { self.len - 1 - r } else { r };
+            let (leaf, off) = self.locate_rank(fwd);
+            let ids = self.leaf(leaf);
+            let step = if rev { (off + 1).min(end - r) } else { (ids.len() - off).min(end - r) };
+            for k in 0..step {
+                let id = if rev { ids[off - k] } else { ids[off + k] };
+                let e = self.entry(id);
+                f(&e.member, e.score);
+            }
+            r += step;
+        }
+    }
+
+    /// All (member, score) pairs ascending.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], f64)> + '_ {
+        let mut out = Vec::with_capacity(self.len);
+        self.collect_ids(self.root, &mut out);
+        out.into_iter().map(move |id| {
+            let e = self.entry(id);
+            (&e.member[..], e.score)
+        })
+    }
+
+    fn collect_ids(&self, node: u32, out: &mut Vec<u32>) {
+        match &self.nodes[node as usize] {
+            Node::Leaf(ids) => out.extend_from_slice(ids),
+            Node::Inner { children, .. } => {
+                for &c in children {
+                    self.collect_ids(c, out);
+                }
+            }
+        }
+    }
+
+    /// Removes the members with ascending ranks `start..end`; returns them.
+    pub fn remove_range(&mut self, start: usize, end: usize) -> Vec<(Box<[u8]>, f64)> {
+        let end = end.min(self.len);
+        let mut ids = Vec::with_capacity(end.saturating_sub(start));
+        let mut r = start;
+        while r < end {
+            let (leaf, off) = self.locate_rank(r);
+            let leaf_ids = self.leaf(leaf);
+            let step = (leaf_ids.len() - off).min(end - r);
+            ids.extend_from_slice(&leaf_ids[off..off + step]);
+            r += step;
+        }
+        ids.into_iter().map(|id| self.remove_id(id)).collect()
+    }
+
+    /// Removes and returns the member with ascending rank `r`.
+    pub fn pop_rank(&mut self, r: usize) -> Option<(Box<[u8]>, f64)> {
+        if r >= self.len {
+            return None;
+        }
+        let (leaf, off) = self.locate_rank(r);
+        let id = self.leaf(leaf)[off];
+        Some(self.remove_id(id))
+    }
+
+    fn leaf(&self, node: u32) -> &[u32] {
+        match &self.nodes[node as usize] {
+            Node::Leaf(ids) => ids,
+            Node::Inner { .. } => unreachable!("leaf expected"),
+        }
+    }
+
+    /// (leaf node, offset) holding ascending rank `r` (< len).
+    fn locate_rank(&self, mut r: usize) -> (u32, usize) {
+        debug_assert!(r < self.len);
+        let mut node = self.root;
+        loop {
+            match &self.nodes[node as usize] {
+                Node::Leaf(ids) => {
+                    debug_assert!(r < ids.len());
+                    return (node, r);
+                }
+                Node::Inner { children, counts, .. } => {
+                    let mut i = 0;
+                    while r >= counts[i] as usize {
+                        r -= counts[i] as usize;
+                        i += 1;
+                    }
+                    node = children[i];
+                }
+            }
+        }
+    }
+
+    fn less(&self, a: u32, b: u32) -> bool {
+        let (x, y) = (self.entry(a), self.entry(b));
+        cmp_key(x.score, &x.member, y.score, &y.member).is_lt()
+    }
+
+    fn alloc_node(&mut self, n: Node) -> u32 {
+        match self.free_nodes.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = n;
+                i
+            }
+            None => {
+                self.nodes.push(n);
+                (self.nodes.len() - 1) as u32
+            }
+        }
+    }
+
+    fn free_node(&mut self, i: u32) {
+        self.nodes[i as usize] = Node::Leaf(Vec::new());
+        self.free_nodes.push(i);
+    }
+
+    fn tree_insert(&mut self, id: u32) {
+        if let Some((right, right_min, right_count)) = self.insert_rec(self.root, id) {
+            let left = self.root;
+            let left_count = self.subtree_count(left);
+            let left_min = self.subtree_min(left);
+            self.root = self.alloc_node(Node::Inner {
+                children: vec![left, right],
+                counts: vec![left_count, right_count],
+                mins: vec![left_min, right_min],
+            });
+        }
+    }
+
+    fn subtree_count(&self, node: u32) -> u32 {
+        match &self.nodes[node as usize] {
+            Node::Leaf(ids) => ids.len() as u32,
+            Node::Inner { counts, .. } => counts.iter().sum(),
+        }
+    }
+
+    fn subtree_min(&self, node: u32) -> u32 {
+        match &self.nodes[node as usize] {
+            Node::Leaf(ids) => ids[0],
+            Node::Inner { mins, .. } => mins[0],
+        }
+    }
+
+    /// Inserts into the subtree at `node`; on split returns the new right
+    /// sibling as (node, min id, count).
+    fn insert_rec(&mut self, node: u32, id: u32) -> Option<(u32, u32, u32)> {
+        let child_pos = match &self.nodes[node as usize] {
+            Node::Leaf(ids) => {
+                let pos = ids.partition_point(|&x| self.less(x, id));
+                let Node::Leaf(ids) = &mut self.nodes[node as usize] else { unreachable!() };
+                ids.insert(pos, id);
+                if ids.len() <= LEAF_CAP {
+                    return None;
+                }
+                let right: Vec<u32> = ids.split_off(ids.len() / 2);
+                let (rmin, rcount) = (right[0], right.len() as u32);
+                let r = self.alloc_node(Node::Leaf(right));
+                return Some((r, rmin, rcount));
+            }
+            Node::Inner { mins, .. } => mins.partition_point(|&m| self.less(m, id)).saturating_sub(1),
+        };
+        let child = match &self.nodes[node as usize] {
+            Node::Inner { children, .. } => children[child_pos],
+            Node::Leaf(_) => unreachable!(),
+        };
+        let split = self.insert_rec(child, id);
+        let child_min = self.subtree_min(child);
+        let Node::Inner { children, counts, mins } = &mut self.nodes[node as usize] else {
+            unreachable!()
+        };
+        mins[child_pos] = child_min;
+        counts[child_pos] += 1;
+        if let Some((r, rmin, rcount)) = split {
+            counts[child_pos] -= rcount;
+            children.insert(child_pos + 1, r);
+            counts.insert(child_pos + 1, rcount);
+            mins.insert(child_pos + 1, rmin);
+        }
+        if children.len() <= INNER_CAP {
+            return None;
+        }
+        let half = children.len() / 2;
+        let rc = children.split_off(half);
+        let rn = counts.split_off(half);
+        let rm = mins.split_off(half);
+        let (rmin, rcount) = (rm[0], rn.iter().sum());
+        let r = self.alloc_node(Node::Inner { children: rc, counts: rn, mins: rm });
+        Some((r, rmin, rcount))
+    }
+
+    fn tree_remove(&mut self, id: u32) {
+        let found = self.remove_rec(self.root, id);
+        assert!(found, "entry missing from the tree");
+        // Collapse a root with a single inner child.
+        loop {
+            let only = match &self.nodes[self.root as usize] {
+                Node::Inner { children, .. } if children.len() == 1 => children[0],
+                _ => break,
+            };
+            let old = self.root;
+            self.root = only;
+            self.free_node(old);
+        }
+    }
+
+    fn node_len(&self, node: u32) -> usize {
+        match &self.nodes[node as usize] {
+            Node::Leaf(ids) => ids.len(),
+            Node::Inner { children, .. } => children.len(),
+        }
+    }
+
+    /// Removes `id` from the subtree at `node`; returns whether it was found.
+    fn remove_rec(&mut self, node: u32, id: u32) -> bool {
+        let child_pos = match &self.nodes[node as usize] {
+            Node::Leaf(ids) => {
+                let pos = ids.partition_point(|&x| self.less(x, id));
+                if ids.get(pos) != Some(&id) {
+                    return false;
+                }
+                let Node::Leaf(ids) = &mut self.nodes[node as usize] else { unreachable!() };
+                ids.remove(pos);
+                return true;
+            }
+            // The child whose min is the last one <= id.
+            Node::Inner { mins, .. } => {
+                mins.partition_point(|&m| m == id || self.less(m, id)).saturating_sub(1)
+            }
+        };
+        let child = match &self.nodes[node as usize] {
+            Node::Inner { children, .. } => children[child_pos],
+            Node::Leaf(_) => unreachable!(),
+        };
+        if !self.remove_rec(child, id) {
+            return false;
+        }
+        let child_len = self.node_len(child);
+        let child_min = (child_len > 0).then(|| self.subtree_min(child));
+        {
+            let Node::Inner { children, counts, mins } = &mut self.nodes[node as usize] else {
+                unreachable!()
+            };
+            counts[child_pos] -= 1;
+            match child_min {
+                None => {
+                    children.remove(child_pos);
+                    counts.remove(child_pos);
+                    mins.remove(child_pos);
+                }
+                Some(m) => mins[child_pos] = m,
+            }
+        }
+        if child_min.is_none() {
+            self.free_node(child);
+        } else if child_len < MIN_FILL {
+            self.try_merge(node, child_pos);
+        }
+        true
+    }
+
+    /// Merges child `pos` of `node` with a neighbour when both fit in one.
+    fn try_merge(&mut self, node: u32, pos: usize) {
+        let Node::Inner { children, .. } = &self.nodes[node as usize] else { unreachable!() };
+        let (a, b) = if pos + 1 < children.len() {
+            (pos, pos + 1)
+        } else if pos > 0 {
+            (pos - 1, pos)
+        } else {
+            return;
+        };
+        let (na, nb) = (children[a], children[b]);
+        let cap = match &self.nodes[na as usize] {
+            Node::Leaf(_) => LEAF_CAP,
+            Node::Inner { .. } => INNER_CAP,
+        };
+        if self.node_len(na) + self.node_len(nb) > cap {
+            return;
+        }
+        let taken = std::mem::replace(&mut self.nodes[nb as usize], Node::Leaf(Vec::new()));
+        match (&mut self.nodes[na as usize], taken) {
+            (Node::Leaf(x), Node::Leaf(y)) => x.extend(y),
+            (
+                Node::Inner { children: c1, counts: n1, mins: m1 },
+                Node::Inner { children: c2, counts: n2, mins: m2 },
+            ) => {
+                c1.extend(c2);
+                n1.extend(n2);
+                m1.extend(m2);
+            }
+            _ => unreachable!("siblings are at the same depth"),
+        }
+        self.free_nodes.push(nb);
+        let Node::Inner { children, counts, mins } = &mut self.nodes[node as usize] else {
+            unreachable!()
+        };
+        counts[a] += counts[b];
+        children.remove(b);
+        counts.remove(b);
+        mins.remove(b);
+    }
+
+    /// Checks every structural invariant (tests and debug use). O(n).
+    pub fn check_invariants(&self) {
+        let ids: Vec<u32> = {
+            let mut v = Vec::new();
+            self.collect_ids(self.root, &mut v);
+            v
+        };
+        assert_eq!(ids.len(), self.len);
+        assert_eq!(self.index.len(), self.len);
+        for w in ids.windows(2) {
+            assert!(self.less(w[0], w[1]), "tree out of order");
+        }
+        for &id in &ids {
+            assert_eq!(self.id_of(&self.entry(id).member), Some(id));
+        }
+        self.check_node(self.root);
+    }
+
+    fn check_node(&self, node: u32) -> (u32, u32) {
+        match &self.nodes[node as usize] {
+            Node::Leaf(ids) => {
+                assert!(ids.len() <= LEAF_CAP);
+                (ids.len() as u32, ids.first().copied().unwrap_or(u32::MAX))
+            }
+            Node::Inner { children, counts, mins } => {
+                assert!(!children.is_empty() && children.len() <= INNER_CAP);
+                assert_eq!(children.len(), counts.len());
+                assert_eq!(children.len(), mins.len());
+                for i in 0..children.len() {
+                    let (c, m) = self.check_node(children[i]);
+                    assert!(c > 0, "empty child kept");
+                    assert_eq!(c, counts[i]);
+                    assert_eq!(m, mins[i]);
+                }
+                (counts.iter().sum(), mins[0])
+            }
+        }
+    }
+}
+
+/// A score interval as ZRANGEBYSCORE takes it (`(` marks an open end).
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct ScoreRange {
+    pub min: f64,
+    pub min_open: bool,
+    pub max: f64,
+    pub max_open: bool,
+}
+
+impl ScoreRange {
+    /// True when no score can fall inside (Redis checks this before walking).
+    pub fn is_empty(&self) -> bool {
+        self.min > self.max || (self.min == self.max && (self.min_open || self.max_open))
+    }
+}
+
+/// One end of a lex interval: `-`, `+`, `[member` or `(member`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LexBound {
+    NegInf,
+    PosInf,
+    Closed(Vec<u8>),
+    Open(Vec<u8>),
+}
+
+/// A member interval as ZRANGEBYLEX takes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LexRange {
+    pub min: LexBound,
+    pub max: LexBound,
+}
+
+impl LexRange {
+    /// True when no member can fall inside.
+    pub fn is_empty(&self) -> bool {
+        use LexBound::*;
+        match (&self.min, &self.max) {
+            (PosInf, _) | (_, NegInf) => true,
+            (NegInf, _) | (_, PosInf) => false,
+            (Closed(a), Closed(b)) => a > b,
+            (Closed(a) | Open(a), Closed(b) | Open(b)) => a >= b,
+        }
+    }
+}
+
+impl ZSet {
+    /// Ascending ranks `start..end` of the members whose score is in `r`.
+    pub fn score_span(&self, r: &ScoreRange) -> (usize, usize) {
+        if r.is_empty() {
+            return (0, 0);
+        }
+        let start = self.count_before(|e| if r.min_open { e.score <= r.min } else { e.score < r.min });
+        let end = self.count_before(|e| if r.max_open { e.score < r.max } else { e.score <= r.max });
+        (start, end.max(start))
+    }
+
+    /// Ascending ranks `start..end` of the members inside `r` (meaningful
+    /// when all scores are equal, as Redis documents).
+    pub fn lex_span(&self, r: &LexRange) -> (usize, usize) {
+        if r.is_empty() {
+            return (0, 0);
+        }
+        let below = |b: &LexBound, upper: bool| -> usize {
+            match b {
+                LexBound::NegInf => 0,
+                LexBound::PosInf => self.len,
+                LexBound::Closed(x) if upper => self.count_before(|e| e.member <= &x[..]),
+                LexBound::Closed(x) => self.count_before(|e| e.member < &x[..]),
+                LexBound::Open(x) if upper => self.count_before(|e| e.member < &x[..]),
+                LexBound::Open(x) => self.count_before(|e| e.member <= &x[..]),
+            }
+        };
+        let start = below(&r.min, false);
+        let end = below(&r.max, true);
+        (start, end.max(start))
+    }
+}
+
+/// A view of one entry passed to range predicates.
+pub struct EntryRef<'a> {
+    pub member: &'a [u8],
+    pub score: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut s = seed;
+        move || {
+            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+    }
+
+    /// The naive model: a sorted Vec of (score, member).
+    fn model_sorted(m: &std::collections::HashMap<Vec<u8>, f64>) -> Vec<(Vec<u8>, f64)> {
+        let mut v: Vec<_> = m.iter().map(|(k, s)| (k.clone(), *s)).collect();
+        v.sort_by(|a, b| cmp_key(a.1, &a.0, b.1, &b.0));
+        v
+    }
+
+    #[test]
+    fn random_ops_match_sorted_vec_model() {
+        for seed in 0..6u64 {
+            let mut r = rng(seed);
+            let mut z = ZSet::new();
+            let mut model = std::collections::HashMap::new();
+            let universe = [20u64, 300, 3000][seed as usize % 3];
+            for step in 0..6000 {
+                let m = format!("m{}", r() % universe).into_bytes();
+                match r() % 10 {
+                    0..=4 => {
+                        let s = match r() % 20 {
+                            0 => f64::INFINITY,
+                            1 => f64::NEG_INFINITY,
+                            2 => -0.0,
+                            _ => (r() % 50) as f64 - 25.0,
+                        };
+                        z.insert(&m, s);
+                        model.insert(m, if s == 0.0 { 0.0 } else { s });
+                    }
+                    5..=7 => assert_eq!(z.remove(&m), model.remove(&m)),
+                    8 => {
+                        let sorted = model_sorted(&model);
+                        if !sorted.is_empty() {
+                            let a = (r() as usize) % sorted.len();
+                            let b = a + (r() as usize) % 10;
+                            let gone = z.remove_range(a, b);
+                            let want = &sorted[a..b.min(sorted.len())];
+                            assert_eq!(gone.len(), want.len());
+                            for (g, w) in gone.iter().zip(want) {
+                                assert_eq!(&g.0[..], &w.0[..]);
+                                model.remove(&w.0);
+                            }
+                        }
+                    }
+                    _ => {
+                        let sorted = model_sorted(&model);
+                        let pos = sorted.iter().position(|(k, _)| *k == m);
+                        assert_eq!(z.rank(&m), pos);
+                        let bound = (r() % 50) as f64 - 25.0;
+                        let want = sorted.iter().filter(|e| e.1 < bound).count();
+                        assert_eq!(z.count_before(|e| e.score < bound), want);
+                        if !sorted.is_empty() {
+                            let a = (r() as usize) % sorted.len();
+                            let b = a + (r() as usize) % 100;
+                            let rev = r() % 2 == 0;
+                            let mut got = Vec::new();
+                            z.for_range(a, b, rev, |m, s| got.push((m.to_vec(), s)));
+                            let mut want: Vec<_> = sorted.clone();
+                            if rev {
+                                want.reverse();
+                            }
+                            assert_eq!(got, want[a..b.min(want.len())].to_vec());
+                            let (am, asc) = z.at_rank(a).unwrap();
+                            assert_eq!((am.to_vec(), asc), sorted[a].clone());
+                        }
+                    }
+                }
+                assert_eq!(z.len(), model.len());
+                if step % 500 == 0 {
+                    z.check_invariants();
+                }
+            }
+            z.check_invariants();
+            let all: Vec<_> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+            assert_eq!(all, model_sorted(&model));
+        }
+    }
+
+    #[test]
+    fn score_and_lex_spans() {
+        let mut z = ZSet::new();
+        for (i, m) in ["a", "b", "c", "d"].iter().enumerate() {
+            z.insert(m.as_bytes(), i as f64);
+        }
+        let sr = |min, min_open, max, max_open| ScoreRange { min, min_open, max, max_open };
+        assert_eq!(z.score_span(&sr(1.0, false, 2.0, false)), (1, 3));
+        assert_eq!(z.score_span(&sr(1.0, true, 2.0, true)), (2, 2));
+        assert_eq!(z.score_span(&sr(f64::NEG_INFINITY, false, f64::INFINITY, false)), (0, 4));
+        assert_eq!(z.score_span(&sr(3.0, false, 1.0, false)), (0, 0));
+        let mut l = ZSet::new();
+        for m in ["a", "b", "c", "d"] {
+            l.insert(m.as_bytes(), 0.0);
+        }
+        let lr = |min, max| LexRange { min, max };
+        use LexBound::*;
+        assert_eq!(l.lex_span(&lr(NegInf, PosInf)), (0, 4));
+        assert_eq!(l.lex_span(&lr(Closed(b"b".to_vec()), Open(b"d".to_vec()))), (1, 3));
+        assert_eq!(l.lex_span(&lr(Open(b"b".to_vec()), Closed(b"d".to_vec()))), (2, 4));
+        assert_eq!(l.lex_span(&lr(PosInf, PosInf)), (0, 0));
+        assert_eq!(l.lex_span(&lr(Open(b"b".to_vec()), Open(b"b".to_vec()))), (0, 0));
+    }
+
+    #[test]
+    fn update_moves_member() {
+        let mut z = ZSet::new();
+        assert_eq!(z.insert(b"a", 1.0), Added::New);
+        assert_eq!(z.insert(b"b", 2.0), Added::New);
+        assert_eq!(z.insert(b"a", 3.0), Added::Updated { old: 1.0 });
+        assert_eq!(z.insert(b"a", 3.0), Added::Unchanged);
+        assert_eq!(z.rank(b"a"), Some(1));
+        assert_eq!(z.at_rank(0), Some((&b"b"[..], 2.0)));
+        assert_eq!(z.score(b"zz"), None);
+    }
+
+    #[test]
+    fn ties_break_by_member_bytes() {
+        let mut z = ZSet::new();
+        z.insert(b"b", 1.0);
+        z.insert(b"a", 1.0);
+        z.insert(b"c", f64::NEG_INFINITY);
+        let v: Vec<_> = z.iter().map(|(m, _)| m.to_vec()).collect();
+        assert_eq!(v, vec![b"c".to_vec(), b"a".to_vec(), b"b".to_vec()]);
+    }
+
+    #[test]
+    fn big_sequential_insert_and_pop() {
+        let mut z = ZSet::new();
+        for i in 0..20_000u32 {
+            z.insert(&i.to_be_bytes(), f64::from(i % 1000));
+        }
+        z.check_invariants();
+        for _ in 0..19_990 {
+            z.pop_rank(0).unwrap();
+        }
+        z.check_invariants();
+        assert_eq!(z.len(), 10);
     }
 }
