@@ -301,7 +301,8 @@ impl Gossip {
     }
 
     fn majority(&self) -> usize {
-        (self.peers.len() + 1) / 2 + 1
+        let members = self.peers.len() + 1; // peers plus this node
+        members / 2 + 1
     }
 
     /// Periodic work: expire reports, suspect silent peers, send PINGs.
