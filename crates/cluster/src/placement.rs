@@ -21,6 +21,9 @@ use crate::map::{ClusterId, ClusterMap, SlotRange, MAX_REPLICAS, MAX_SHARDS};
 
 /// Default number of voting replicas per shard.
 pub const DEFAULT_REPLICAS: usize = 3;
+/// Voters of the metadata group when enough nodes exist (it tolerates two
+/// failures; more voters would only slow its rare writes).
+pub const META_REPLICAS: usize = 5;
 
 /// Why no plan could be made.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,7 +83,8 @@ pub fn split_slots(n: usize) -> Vec<SlotRange> {
 
 /// Plans a new cluster: `shards` shards (default: one per node, so each node
 /// can lead one), each with `replicas` voters on distinct nodes, group ids
-/// `1..=shards`, and the metadata group on the first `replicas` nodes.
+/// `1..=shards`, and the metadata group on the first [`META_REPLICAS`]
+/// nodes (by id; all of them if fewer).
 pub fn plan_cluster(
     cluster_id: ClusterId,
     nodes: &[NodeSpec],
@@ -123,7 +127,7 @@ pub fn plan_cluster(
         .collect();
     Ok(Bootstrap {
         cluster_id,
-        meta_replicas: ids[..replicas].to_vec(),
+        meta_replicas: ids[..ids.len().min(META_REPLICAS)].to_vec(),
         nodes: sorted,
         shards: shard_specs,
     })
@@ -272,6 +276,9 @@ mod tests {
         assert_eq!(b.shards.len(), 3);
         let firsts: Vec<NodeId> = b.shards.iter().map(|s| s.replicas[0]).collect();
         assert_eq!(firsts, vec![NodeId(1), NodeId(2), NodeId(3)]);
+        assert_eq!(b.meta_replicas, vec![NodeId(1), NodeId(2), NodeId(3)]);
+        let b7 = plan_cluster(ClusterId(1), &specs(7), None, 3).unwrap();
+        assert_eq!(b7.meta_replicas.len(), META_REPLICAS);
         let m = apply(b);
         assert_eq!(m.assigned_slots(), 16384);
     }
