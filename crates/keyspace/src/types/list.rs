@@ -134,8 +134,11 @@ impl List {
         let n = self.items.len();
         // Mark the indexes to drop, then rebuild once: O(n) total.
         let mut drop = vec![false; n];
-        let order: Box<dyn Iterator<Item = usize>> =
-            if from_tail { Box::new((0..n).rev()) } else { Box::new(0..n) };
+        let order: Box<dyn Iterator<Item = usize>> = if from_tail {
+            Box::new((0..n).rev())
+        } else {
+            Box::new(0..n)
+        };
         for i in order {
             if removed == limit {
                 break;
@@ -182,7 +185,9 @@ mod tests {
     }
 
     fn contents(l: &List) -> Vec<String> {
-        l.iter().map(|e| String::from_utf8(e.to_vec()).unwrap()).collect()
+        l.iter()
+            .map(|e| String::from_utf8(e.to_vec()).unwrap())
+            .collect()
     }
 
     #[test]

@@ -141,7 +141,9 @@ impl IndexTable {
 
     /// Changes the position stored for `member` (present) to `new_pos`.
     pub fn repoint<'a>(&mut self, member: &[u8], new_pos: u32, key_of: impl Fn(u32) -> &'a [u8]) {
-        let s = self.find_slot(member, &key_of).expect("repoint of a member not in the index");
+        let s = self
+            .find_slot(member, &key_of)
+            .expect("repoint of a member not in the index");
         self.slots[s] = new_pos;
     }
 
@@ -194,7 +196,9 @@ impl Set {
     pub fn encoding(&self) -> &'static str {
         const INTSET_MAX: usize = 512;
         let ints = self.len() <= INTSET_MAX
-            && self.iter().all(|m| crate::args::parse_canonical_i64(m).is_some());
+            && self
+                .iter()
+                .all(|m| crate::args::parse_canonical_i64(m).is_some());
         if ints {
             "intset"
         } else {
@@ -308,7 +312,10 @@ impl Set {
             let j = i + pick(rng, n - i);
             positions.swap(i, j);
         }
-        positions[..count].iter().map(|&p| self.at(p as usize)).collect()
+        positions[..count]
+            .iter()
+            .map(|&p| self.at(p as usize))
+            .collect()
     }
 
     /// One SSCAN step: members at positions below `cursor` (0 = start, which
@@ -316,7 +323,11 @@ impl Set {
     /// next cursor (0 when done). `count` positions are visited at most.
     pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<&[u8]>) {
         let n = self.members.len();
-        let hi = if cursor == 0 { n } else { (cursor as usize).min(n) };
+        let hi = if cursor == 0 {
+            n
+        } else {
+            (cursor as usize).min(n)
+        };
         let lo = hi.saturating_sub(count.max(1));
         let out = (lo..hi).rev().map(|p| self.at(p)).collect();
         (lo as u64, out)

@@ -97,7 +97,9 @@ fn norm(score: f64) -> f64 {
 
 /// Redis's order: by score, then by member bytes.
 pub fn cmp_key(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
-    s1.partial_cmp(&s2).expect("no NaN scores").then_with(|| m1.cmp(m2))
+    s1.partial_cmp(&s2)
+        .expect("no NaN scores")
+        .then_with(|| m1.cmp(m2))
 }
 
 impl ZSet {
@@ -144,7 +146,12 @@ impl ZSet {
             })
             .sum();
         self.entries.capacity() * 24
-            + self.entries.iter().flatten().map(|e| e.member.len()).sum::<usize>()
+            + self
+                .entries
+                .iter()
+                .flatten()
+                .map(|e| e.member.len())
+                .sum::<usize>()
             + self.index.heap_bytes()
             + leaves
     }
@@ -181,7 +188,10 @@ impl ZSet {
             }
             None => {
                 assert!(self.len < MAX_MEMBERS, "sorted set too large");
-                let e = Entry { member: member.into(), score };
+                let e = Entry {
+                    member: member.into(),
+                    score,
+                };
                 let id = match self.free_entries.pop() {
                     Some(id) => {
                         self.entries[id as usize] = Some(e);
@@ -248,14 +258,21 @@ impl ZSet {
     pub fn count_before(&self, pred: impl Fn(&EntryRef) -> bool) -> usize {
         let test = |id: u32| {
             let e = self.entry(id);
-            pred(&EntryRef { member: &e.member, score: e.score })
+            pred(&EntryRef {
+                member: &e.member,
+                score: e.score,
+            })
         };
         let mut node = self.root;
         let mut acc = 0usize;
         loop {
             match &self.nodes[node as usize] {
                 Node::Leaf(ids) => return acc + ids.partition_point(|&id| test(id)),
-                Node::Inner { children, counts, mins } => {
+                Node::Inner {
+                    children,
+                    counts,
+                    mins,
+                } => {
                     // Children whose smallest entry satisfies pred.
                     let k = mins.partition_point(|&id| test(id));
                     if k == 0 {
@@ -277,7 +294,11 @@ impl ZSet {
             let fwd = if rev { self.len - 1 - r } else { r };
             let (leaf, off) = self.locate_rank(fwd);
             let ids = self.leaf(leaf);
-            let step = if rev { (off + 1).min(end - r) } else { (ids.len() - off).min(end - r) };
+            let step = if rev {
+                (off + 1).min(end - r)
+            } else {
+                (ids.len() - off).min(end - r)
+            };
             for k in 0..step {
                 let id = if rev { ids[off - k] } else { ids[off + k] };
                 let e = self.entry(id);
@@ -350,7 +371,9 @@ impl ZSet {
                     debug_assert!(r < ids.len());
                     return (node, r);
                 }
-                Node::Inner { children, counts, .. } => {
+                Node::Inner {
+                    children, counts, ..
+                } => {
                     let mut i = 0;
                     while r >= counts[i] as usize {
                         r -= counts[i] as usize;
@@ -418,7 +441,9 @@ impl ZSet {
         let child_pos = match &self.nodes[node as usize] {
             Node::Leaf(ids) => {
                 let pos = ids.partition_point(|&x| self.less(x, id));
-                let Node::Leaf(ids) = &mut self.nodes[node as usize] else { unreachable!() };
+                let Node::Leaf(ids) = &mut self.nodes[node as usize] else {
+                    unreachable!()
+                };
                 ids.insert(pos, id);
                 if ids.len() <= LEAF_CAP {
                     return None;
@@ -428,7 +453,9 @@ impl ZSet {
                 let r = self.alloc_node(Node::Leaf(right));
                 return Some((r, rmin, rcount));
             }
-            Node::Inner { mins, .. } => mins.partition_point(|&m| self.less(m, id)).saturating_sub(1),
+            Node::Inner { mins, .. } => mins
+                .partition_point(|&m| self.less(m, id))
+                .saturating_sub(1),
         };
         let child = match &self.nodes[node as usize] {
             Node::Inner { children, .. } => children[child_pos],
@@ -436,7 +463,12 @@ impl ZSet {
         };
         let split = self.insert_rec(child, id);
         let child_min = self.subtree_min(child);
-        let Node::Inner { children, counts, mins } = &mut self.nodes[node as usize] else {
+        let Node::Inner {
+            children,
+            counts,
+            mins,
+        } = &mut self.nodes[node as usize]
+        else {
             unreachable!()
         };
         mins[child_pos] = child_min;
@@ -455,7 +487,11 @@ impl ZSet {
         let rn = counts.split_off(half);
         let rm = mins.split_off(half);
         let (rmin, rcount) = (rm[0], rn.iter().sum());
-        let r = self.alloc_node(Node::Inner { children: rc, counts: rn, mins: rm });
+        let r = self.alloc_node(Node::Inner {
+            children: rc,
+            counts: rn,
+            mins: rm,
+        });
         Some((r, rmin, rcount))
     }
 
@@ -489,14 +525,16 @@ impl ZSet {
                 if ids.get(pos) != Some(&id) {
                     return false;
                 }
-                let Node::Leaf(ids) = &mut self.nodes[node as usize] else { unreachable!() };
+                let Node::Leaf(ids) = &mut self.nodes[node as usize] else {
+                    unreachable!()
+                };
                 ids.remove(pos);
                 return true;
             }
             // The child whose min is the last one <= id.
-            Node::Inner { mins, .. } => {
-                mins.partition_point(|&m| m == id || self.less(m, id)).saturating_sub(1)
-            }
+            Node::Inner { mins, .. } => mins
+                .partition_point(|&m| m == id || self.less(m, id))
+                .saturating_sub(1),
         };
         let child = match &self.nodes[node as usize] {
             Node::Inner { children, .. } => children[child_pos],
@@ -508,7 +546,12 @@ impl ZSet {
         let child_len = self.node_len(child);
         let child_min = (child_len > 0).then(|| self.subtree_min(child));
         {
-            let Node::Inner { children, counts, mins } = &mut self.nodes[node as usize] else {
+            let Node::Inner {
+                children,
+                counts,
+                mins,
+            } = &mut self.nodes[node as usize]
+            else {
                 unreachable!()
             };
             counts[child_pos] -= 1;
@@ -531,7 +574,9 @@ impl ZSet {
 
     /// Merges child `pos` of `node` with a neighbour when both fit in one.
     fn try_merge(&mut self, node: u32, pos: usize) {
-        let Node::Inner { children, .. } = &self.nodes[node as usize] else { unreachable!() };
+        let Node::Inner { children, .. } = &self.nodes[node as usize] else {
+            unreachable!()
+        };
         let (a, b) = if pos + 1 < children.len() {
             (pos, pos + 1)
         } else if pos > 0 {
@@ -551,8 +596,16 @@ impl ZSet {
         match (&mut self.nodes[na as usize], taken) {
             (Node::Leaf(x), Node::Leaf(y)) => x.extend(y),
             (
-                Node::Inner { children: c1, counts: n1, mins: m1 },
-                Node::Inner { children: c2, counts: n2, mins: m2 },
+                Node::Inner {
+                    children: c1,
+                    counts: n1,
+                    mins: m1,
+                },
+                Node::Inner {
+                    children: c2,
+                    counts: n2,
+                    mins: m2,
+                },
             ) => {
                 c1.extend(c2);
                 n1.extend(n2);
@@ -561,7 +614,12 @@ impl ZSet {
             _ => unreachable!("siblings are at the same depth"),
         }
         self.free_nodes.push(nb);
-        let Node::Inner { children, counts, mins } = &mut self.nodes[node as usize] else {
+        let Node::Inner {
+            children,
+            counts,
+            mins,
+        } = &mut self.nodes[node as usize]
+        else {
             unreachable!()
         };
         counts[a] += counts[b];
@@ -594,7 +652,11 @@ impl ZSet {
                 assert!(ids.len() <= LEAF_CAP);
                 (ids.len() as u32, ids.first().copied().unwrap_or(u32::MAX))
             }
-            Node::Inner { children, counts, mins } => {
+            Node::Inner {
+                children,
+                counts,
+                mins,
+            } => {
                 assert!(!children.is_empty() && children.len() <= INNER_CAP);
                 assert_eq!(children.len(), counts.len());
                 assert_eq!(children.len(), mins.len());
@@ -661,8 +723,20 @@ impl ZSet {
         if r.is_empty() {
             return (0, 0);
         }
-        let start = self.count_before(|e| if r.min_open { e.score <= r.min } else { e.score < r.min });
-        let end = self.count_before(|e| if r.max_open { e.score < r.max } else { e.score <= r.max });
+        let start = self.count_before(|e| {
+            if r.min_open {
+                e.score <= r.min
+            } else {
+                e.score < r.min
+            }
+        });
+        let end = self.count_before(|e| {
+            if r.max_open {
+                e.score < r.max
+            } else {
+                e.score <= r.max
+            }
+        });
         (start, end.max(start))
     }
 
@@ -791,10 +865,18 @@ mod tests {
         for (i, m) in ["a", "b", "c", "d"].iter().enumerate() {
             z.insert(m.as_bytes(), i as f64);
         }
-        let sr = |min, min_open, max, max_open| ScoreRange { min, min_open, max, max_open };
+        let sr = |min, min_open, max, max_open| ScoreRange {
+            min,
+            min_open,
+            max,
+            max_open,
+        };
         assert_eq!(z.score_span(&sr(1.0, false, 2.0, false)), (1, 3));
         assert_eq!(z.score_span(&sr(1.0, true, 2.0, true)), (2, 2));
-        assert_eq!(z.score_span(&sr(f64::NEG_INFINITY, false, f64::INFINITY, false)), (0, 4));
+        assert_eq!(
+            z.score_span(&sr(f64::NEG_INFINITY, false, f64::INFINITY, false)),
+            (0, 4)
+        );
         assert_eq!(z.score_span(&sr(3.0, false, 1.0, false)), (0, 0));
         let mut l = ZSet::new();
         for m in ["a", "b", "c", "d"] {
@@ -803,10 +885,19 @@ mod tests {
         let lr = |min, max| LexRange { min, max };
         use LexBound::*;
         assert_eq!(l.lex_span(&lr(NegInf, PosInf)), (0, 4));
-        assert_eq!(l.lex_span(&lr(Closed(b"b".to_vec()), Open(b"d".to_vec()))), (1, 3));
-        assert_eq!(l.lex_span(&lr(Open(b"b".to_vec()), Closed(b"d".to_vec()))), (2, 4));
+        assert_eq!(
+            l.lex_span(&lr(Closed(b"b".to_vec()), Open(b"d".to_vec()))),
+            (1, 3)
+        );
+        assert_eq!(
+            l.lex_span(&lr(Open(b"b".to_vec()), Closed(b"d".to_vec()))),
+            (2, 4)
+        );
         assert_eq!(l.lex_span(&lr(PosInf, PosInf)), (0, 0));
-        assert_eq!(l.lex_span(&lr(Open(b"b".to_vec()), Open(b"b".to_vec()))), (0, 0));
+        assert_eq!(
+            l.lex_span(&lr(Open(b"b".to_vec()), Open(b"b".to_vec()))),
+            (0, 0)
+        );
     }
 
     #[test]
