@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use proptest::prelude::*;
+
 use slotraft_cluster::{ClusterId, HealthState};
 use slotraft_gossip::{Config, Event, Gossip, Message, MessageKind, Reject};
 use slotraft_types::{GroupId, NodeId, Term};
@@ -22,6 +24,9 @@ struct Net {
     log: BTreeMap<NodeId, Vec<(u64, Event)>>,
     /// Simulate "pull the newer map" on NewerEpochSeen.
     pull_maps: bool,
+    /// Percentage of messages dropped at random (seeded).
+    loss_percent: u64,
+    loss_rng: u64,
 }
 
 fn cfg() -> Config {
@@ -48,6 +53,8 @@ impl Net {
             now: 0,
             log: BTreeMap::new(),
             pull_maps: true,
+            loss_percent: 0,
+            loss_rng: seed,
         }
     }
 
@@ -65,6 +72,18 @@ impl Net {
             && !self.cut.contains(&(a.min(b), a.max(b)))
     }
 
+    /// Seeded coin for message loss (SplitMix64 step).
+    fn lose(&mut self) -> bool {
+        if self.loss_percent == 0 {
+            return false;
+        }
+        self.loss_rng = self.loss_rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.loss_rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % 100 < self.loss_percent
+    }
+
     fn step(&mut self) {
         self.now += STEP_MS;
         let mut queue = VecDeque::new();
@@ -79,7 +98,7 @@ impl Net {
         while let Some((from, out)) = queue.pop_front() {
             delivered += 1;
             assert!(delivered < MAX_DELIVERIES_PER_STEP, "message storm");
-            if !self.linked(from, out.to) {
+            if !self.linked(from, out.to) || self.lose() {
                 continue;
             }
             let wire = out.msg.encode();
@@ -385,4 +404,57 @@ fn health_view_feeds_cluster_nodes() {
             + get("cluster_stats_messages_meet_sent")
             + get("cluster_stats_messages_fail_sent")
     );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Any cluster size, any seed, 10% message loss: a node crashed for good
+    /// ends FAIL on every live node as long as the live nodes are a majority,
+    /// and no live node ends suspected by another.
+    #[test]
+    fn crashed_minority_always_detected(n in 3u64..8, seed in any::<u64>(), lossy in any::<bool>()) {
+        let mut net = Net::new(n, seed);
+        net.loss_percent = if lossy { 10 } else { 0 };
+        net.run(10);
+        let crashed = (n - 1) / 2; // a minority: nodes n, n-1, ...
+        for k in 0..crashed {
+            net.down.insert(NodeId(n - k));
+        }
+        net.run(80);
+        for obs in net.up() {
+            for k in 0..crashed {
+                prop_assert_eq!(net.nodes[&obs].state_of(NodeId(n - k)), HealthState::Fail);
+            }
+        }
+        // Without loss, live nodes never even suspect each other.
+        if !lossy {
+            for a in net.up() {
+                for b in net.up() {
+                    prop_assert!(net.changes(a, b).is_empty());
+                }
+            }
+        }
+    }
+
+    /// If a majority of the members can still reach X, nobody marks X FAIL
+    /// (only the cut-off minority may suspect it).
+    #[test]
+    fn reachable_by_majority_never_fails(n in 3u64..8, seed in any::<u64>()) {
+        let mut net = Net::new(n, seed);
+        net.run(5);
+        let x = n;
+        // Cut X from (n-1)/2 of the others: X and the rest are still a
+        // majority, and the cut-off reporters are not.
+        let cut = (n - 1) / 2;
+        prop_assert!(n - cut > n / 2 && cut < n / 2 + 1);
+        for a in 1..=cut {
+            net.cut(a, x);
+        }
+        net.run(60);
+        for obs in 1..=n {
+            let failed = net.changes(NodeId(obs), NodeId(x)).iter().any(|c| c.1 == HealthState::Fail);
+            prop_assert!(!failed, "{} marked {} FAIL with {} cut of {}", obs, x, cut, n);
+        }
+    }
 }
