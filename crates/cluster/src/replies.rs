@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 use slotraft_resp::Reply;
-use slotraft_types::{key_slot, GroupId, NodeId, SlotId, SLOT_COUNT};
+use slotraft_types::{key_slot, GroupId, NodeId, SLOT_COUNT};
 
 use crate::map::{ClusterMap, NodeInfo, ShardInfo, SlotRange};
 
@@ -168,18 +168,15 @@ impl<'a> Topology<'a> {
     }
 }
 
-/// Runs of consecutive slots owned by the same shard, in slot order.
+/// Every owned range with its shard, in slot order. Each shard's ranges
+/// are normalized (never adjacent), so these are exactly the maximal runs of
+/// consecutive slots owned by one shard. O(ranges), not O(slots).
 fn shard_runs(map: &ClusterMap) -> Vec<(SlotRange, GroupId)> {
-    let mut out: Vec<(SlotRange, GroupId)> = Vec::new();
-    for slot in SlotId::all() {
-        let Some(g) = map.slot_owner(slot) else {
-            continue;
-        };
-        match out.last_mut() {
-            Some((r, last)) if *last == g && r.end.get() + 1 == slot.get() => r.end = slot,
-            _ => out.push((SlotRange::single(slot), g)),
-        }
-    }
+    let mut out: Vec<(SlotRange, GroupId)> = map
+        .shards()
+        .flat_map(|s| s.slots.iter().map(move |r| (*r, s.id)))
+        .collect();
+    out.sort();
     out
 }
 
@@ -288,42 +285,47 @@ pub fn cluster_shards(t: &Topology<'_>) -> Reply {
 }
 
 /// How one node appears in `CLUSTER NODES`.
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Role {
-    /// Leads (or stands in for the leader of) these slots.
+    /// Leads (or stands in for the leader of) at least one shard; owns these
+    /// slots (merged across its shards).
     Master(Vec<SlotRange>),
     /// Follows the shard led by this node.
     Replica(NodeId),
 }
 
-fn role_of(t: &Topology<'_>, node: NodeId) -> Role {
-    let led: Vec<SlotRange> = {
-        let mut out: Vec<SlotRange> = Vec::new();
-        for (r, g) in shard_runs(t.map) {
-            let shard = t.map.shard(g).expect("owner exists");
-            if t.shown_leader(shard) != node {
-                continue;
-            }
-            match out.last_mut() {
-                Some(last) if last.end.get() + 1 == r.start.get() => last.end = r.end,
-                _ => out.push(r),
-            }
+/// The role of every node, computed once per reply (O(nodes + ranges)).
+fn roles(t: &Topology<'_>) -> BTreeMap<NodeId, Role> {
+    let mut led: BTreeMap<NodeId, Vec<SlotRange>> = BTreeMap::new();
+    for s in t.map.shards() {
+        led.entry(t.shown_leader(s)).or_default();
+    }
+    for (r, g) in shard_runs(t.map) {
+        let shard = t.map.shard(g).expect("owner exists");
+        let ranges = led.get_mut(&t.shown_leader(shard)).expect("inserted above");
+        match ranges.last_mut() {
+            Some(last) if last.end.get() + 1 == r.start.get() => last.end = r.end,
+            _ => ranges.push(r),
         }
-        out
-    };
-    let leads_any = !led.is_empty() || t.map.shards().any(|s| t.shown_leader(s) == node);
-    if leads_any {
-        return Role::Master(led);
     }
-    match t.map.shards().find(|s| s.hosts(node)) {
-        Some(s) => Role::Replica(t.shown_leader(s)),
-        None => Role::Master(Vec::new()),
-    }
+    t.map
+        .nodes()
+        .map(|n| {
+            let role = match led.remove(&n.id) {
+                Some(ranges) => Role::Master(ranges),
+                None => match t.map.shards().find(|s| s.hosts(n.id)) {
+                    Some(s) => Role::Replica(t.shown_leader(s)),
+                    None => Role::Master(Vec::new()),
+                },
+            };
+            (n.id, role)
+        })
+        .collect()
 }
 
 /// One `CLUSTER NODES` line (without the trailing newline).
-fn node_line(t: &Topology<'_>, n: &NodeInfo) -> String {
+fn node_line(t: &Topology<'_>, n: &NodeInfo, role: &Role) -> String {
     let h = t.health_of(n.id);
-    let role = role_of(t, n.id);
     let mut flags = String::new();
     if n.id == t.me {
         flags.push_str("myself,");
@@ -337,7 +339,7 @@ fn node_line(t: &Topology<'_>, n: &NodeInfo) -> String {
         HealthState::PFail => flags.push_str(",fail?"),
         HealthState::Fail => flags.push_str(",fail"),
     }
-    let master = match &role {
+    let master = match role {
         Role::Master(_) => "-".to_string(),
         Role::Replica(l) => t.node(*l).name.to_string(),
     };
@@ -359,7 +361,7 @@ fn node_line(t: &Topology<'_>, n: &NodeInfo) -> String {
         t.map.epoch(),
         link
     );
-    if let Role::Master(ranges) = &role {
+    if let Role::Master(ranges) = role {
         ranges.iter().for_each(|r| {
             let _ = write!(line, " {r}");
         });
@@ -391,9 +393,10 @@ fn push_migrations(t: &Topology<'_>, line: &mut String) {
 /// `<name> <ip:port@cport> <flags> <master> <ping-sent> <pong-recv>
 /// <config-epoch> <link-state> <slot> ...`.
 pub fn cluster_nodes_text(t: &Topology<'_>) -> String {
+    let roles = roles(t);
     let mut out = String::new();
     for n in t.map.nodes() {
-        out.push_str(&node_line(t, n));
+        out.push_str(&node_line(t, n, &roles[&n.id]));
         out.push('\n');
     }
     out
@@ -419,10 +422,9 @@ pub fn cluster_info_text(t: &Topology<'_>, stats: &[(&str, u64)]) -> String {
     }
     let assigned = t.map.assigned_slots();
     let ok = assigned == SLOT_COUNT as usize && counts[2] == 0;
-    let size = t
-        .map
-        .nodes()
-        .filter(|n| matches!(role_of(t, n.id), Role::Master(ref r) if !r.is_empty()))
+    let size = roles(t)
+        .values()
+        .filter(|r| matches!(r, Role::Master(ranges) if !ranges.is_empty()))
         .count();
     let mut s = String::new();
     let mut line = |k: &str, v: &dyn std::fmt::Display| {
