@@ -146,10 +146,6 @@ impl Clients {
         self.len() == 0
     }
 
-    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
-        self.map.lock().get(&id).cloned()
-    }
-
     /// A snapshot of all clients in id order.
     pub fn all(&self) -> Vec<Arc<ClientInfo>> {
         self.map.lock().values().cloned().collect()
@@ -183,7 +179,7 @@ mod tests {
         assert!(line.contains(" flags=N "));
         c.unregister(x.id);
         assert_eq!(c.len(), 1);
-        assert!(c.get(x.id).is_none());
+        assert!(c.all().iter().all(|c| c.id != x.id));
         y.kill();
         assert!(y.is_killed());
     }

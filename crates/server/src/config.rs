@@ -25,6 +25,10 @@ pub const DEFAULT_QUERY_BUFFER_LIMIT: u64 = 1024 * 1024 * 1024;
 pub const DEFAULT_MAXCLIENTS: u64 = 10_000;
 /// Largest `hz` Redis accepts (it clamps, so do we).
 pub const MAX_HZ: u64 = 500;
+/// Default `io-threads`: chosen by measurement (docs/benchmarks.md).
+pub const DEFAULT_IO_THREADS: u64 = 1;
+/// Most `io-threads` accepted (Redis: 128).
+pub const MAX_IO_THREADS: u64 = 128;
 /// Longest config file line accepted (Redis has no limit; a bound keeps a
 /// corrupt file from being read as one huge line).
 pub const MAX_CONFIG_LINE: usize = 64 * 1024;
@@ -43,7 +47,8 @@ pub struct OutputLimit {
 pub struct Config {
     pub bind: Vec<String>,
     pub port: u16,
-    pub dir: PathBuf,
+    /// Data directory; None (not configured) means no snapshot is kept.
+    pub dir: Option<PathBuf>,
     pub requirepass: Option<String>,
     pub maxclients: u64,
     /// Idle client timeout in seconds (0 = never).
@@ -61,6 +66,8 @@ pub struct Config {
     pub maxmemory: u64,
     pub maxmemory_policy: String,
     pub protected_mode: bool,
+    /// Threads serving clients (Redis's name; 1 = a single event loop).
+    pub io_threads: u64,
 }
 
 impl Default for Config {
@@ -68,7 +75,7 @@ impl Default for Config {
         Config {
             bind: vec!["127.0.0.1".to_string()],
             port: 6379,
-            dir: PathBuf::from("."),
+            dir: None,
             requirepass: None,
             maxclients: DEFAULT_MAXCLIENTS,
             timeout: 0,
@@ -85,6 +92,7 @@ impl Default for Config {
             maxmemory: 0,
             maxmemory_policy: "noeviction".to_string(),
             protected_mode: true,
+            io_threads: DEFAULT_IO_THREADS,
         }
     }
 }
@@ -139,6 +147,7 @@ const OPTIONS: &[OptionDef] = &[
     OptionDef { name: "maxmemory", kind: Kind::Memory, mutable: true },
     OptionDef { name: "maxmemory-policy", kind: Kind::Enum(POLICIES), mutable: true },
     OptionDef { name: "protected-mode", kind: Kind::Bool, mutable: true },
+    OptionDef { name: "io-threads", kind: Kind::Int { min: 1, max: MAX_IO_THREADS }, mutable: false },
 ];
 
 fn find(name: &str) -> Option<&'static OptionDef> {
@@ -280,6 +289,7 @@ impl Config {
             "client-query-buffer-limit" => self.client_query_buffer_limit = n,
             "hz" => self.hz = n.clamp(1, MAX_HZ),
             "maxmemory" => self.maxmemory = n,
+            "io-threads" => self.io_threads = n,
             "databases" => {}
             other => unreachable!("integer option {other} without a field"),
         }
@@ -288,7 +298,7 @@ impl Config {
     fn set_str(&mut self, name: &str, v: &str) {
         match name {
             "bind" => self.bind = v.split_whitespace().map(str::to_string).collect(),
-            "dir" => self.dir = PathBuf::from(v),
+            "dir" => self.dir = Some(PathBuf::from(v)),
             "requirepass" => {
                 self.requirepass = if v.is_empty() { None } else { Some(v.to_string()) }
             }
@@ -331,7 +341,10 @@ impl Config {
         match name {
             "bind" => self.bind.join(" "),
             "port" => self.port.to_string(),
-            "dir" => self.dir.display().to_string(),
+            "dir" => match &self.dir {
+                Some(d) => d.display().to_string(),
+                None => std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+            },
             "requirepass" => self.requirepass.clone().unwrap_or_default(),
             "maxclients" => self.maxclients.to_string(),
             "timeout" => self.timeout.to_string(),
@@ -352,6 +365,7 @@ impl Config {
             "maxmemory" => self.maxmemory.to_string(),
             "maxmemory-policy" => self.maxmemory_policy.clone(),
             "protected-mode" => yes_no(self.protected_mode),
+            "io-threads" => self.io_threads.to_string(),
             other => unreachable!("option {other} without a getter"),
         }
     }
@@ -390,6 +404,9 @@ impl Config {
     pub fn render(&self) -> String {
         let mut s = String::new();
         for o in OPTIONS {
+            if o.name == "dir" && self.dir.is_none() {
+                continue;
+            }
             let v = self.get(o.name);
             if o.kind == Kind::OutputLimits {
                 for class in v.split(' ').collect::<Vec<_>>().chunks(4) {

@@ -280,12 +280,12 @@ impl<E: Engine> Conn<E> {
     async fn wait_blocked(
         &mut self,
         mut wait: oneshot::Receiver<Reply>,
-        timeout_ms: u64,
+        timeout_ms: Option<u64>,
         argv: &Argv,
     ) -> io::Result<Option<Reply>> {
         self.flush().await?;
         self.info.meta.lock().blocked = true;
-        let dur = if timeout_ms == 0 { FOREVER } else { Duration::from_millis(timeout_ms) };
+        let dur = timeout_ms.map_or(FOREVER, Duration::from_millis);
         let sleep = tokio::time::sleep(dur);
         tokio::pin!(sleep);
         let mut shutdown = self.server.shutdown.clone();
@@ -374,20 +374,26 @@ impl<E: Engine> Conn<E> {
         }
         let hint = self.parser.reserve_hint(self.rbuf.len());
         self.rbuf.reserve(READ_CHUNK.max(hint));
-        let idle = match self.cfg.timeout {
-            0 => FOREVER,
-            s => Duration::from_secs(s),
-        };
-        let mut shutdown = self.server.shutdown.clone();
-        tokio::select! {
-            r = self.stream.read_buf(&mut self.rbuf) => {
-                let n = r?;
-                Stats::add(&self.server.stats.net_input_bytes, n as u64);
-                Ok(n > 0)
+        // Shutdown reaches connections through their kill signal
+        // (server::drain), so a read waits on two things only; an idle
+        // timer is armed only when `timeout` is set (timers are not free).
+        let read = self.stream.read_buf(&mut self.rbuf);
+        let n = if self.cfg.timeout == 0 {
+            tokio::select! {
+                biased;
+                r = read => r?,
+                _ = self.info.kill_signal.notified() => return Ok(false),
             }
-            _ = self.info.kill_signal.notified() => Ok(false),
-            _ = shutdown.changed() => Ok(false),
-            _ = tokio::time::sleep(idle) => Ok(false),
-        }
+        } else {
+            let idle = Duration::from_secs(self.cfg.timeout);
+            tokio::select! {
+                biased;
+                r = read => r?,
+                _ = self.info.kill_signal.notified() => return Ok(false),
+                _ = tokio::time::sleep(idle) => return Ok(false),
+            }
+        };
+        Stats::add(&self.server.stats.net_input_bytes, n as u64);
+        Ok(n > 0)
     }
 }

@@ -16,11 +16,8 @@ use slotraft_resp::{Protocol, Reply};
 
 use crate::conn::{Conn, ReplyMode};
 use crate::engine::{Cmd, Engine};
-use crate::ks::{self, Argv, CommandSpec, Handler};
+use crate::ks::{self, Argv, CommandSpec};
 
-/// Most characters of the arguments quoted in an "unknown command" error
-/// (Redis: 128).
-const UNKNOWN_CMD_ARGS_MAX: usize = 128;
 /// The Redis version slotraft reports (clients gate features on it).
 pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
 
@@ -34,35 +31,8 @@ fn runs_inside_multi(name: &str) -> bool {
     matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
 }
 
-pub fn arity_ok(arity: i32, argc: usize) -> bool {
-    let argc = argc as i64;
-    let arity = arity as i64;
-    if arity >= 0 {
-        argc == arity
-    } else {
-        argc >= -arity
-    }
-}
-
 pub fn wrong_arity(fullname: &str) -> Reply {
     Reply::error(format!("ERR wrong number of arguments for '{fullname}' command"))
-}
-
-/// Redis 7.0's text for an unknown command.
-pub fn unknown_command(argv: &Argv) -> Reply {
-    let name = String::from_utf8_lossy(&argv[0]);
-    let name: String = name.chars().take(128).collect();
-    let mut args = String::new();
-    for a in &argv[1..] {
-        if args.len() >= UNKNOWN_CMD_ARGS_MAX {
-            break;
-        }
-        let room = UNKNOWN_CMD_ARGS_MAX - args.len();
-        let s = String::from_utf8_lossy(a);
-        let s: String = s.chars().take(room).collect();
-        args.push_str(&format!("'{s}' "));
-    }
-    Reply::error(format!("ERR unknown command '{name}', with args beginning with: {args}"))
 }
 
 pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
@@ -107,34 +77,30 @@ impl<E: Engine> Conn<E> {
     /// Routes one request (see the module doc for the order of checks).
     pub async fn handle(&mut self, argv: Argv) -> io::Result<()> {
         debug_assert!(!argv.is_empty(), "the parser never yields an empty request");
-        let Some(spec) = ks::lookup(&argv[0]) else {
-            return self.reject(unknown_command(&argv)).await;
+        // Unknown command / subcommand and arity, with Redis's texts.
+        let spec = match ks::resolve(&argv) {
+            Ok(spec) => spec,
+            Err(e) => return self.reject(e).await,
         };
-        if !arity_ok(spec.arity, argv.len()) {
-            return self.reject(wrong_arity(spec.name)).await;
-        }
-        if !self.sess.authed && !allowed_unauthenticated(spec.name) {
+        let name = ks::top_name(spec);
+        if !self.sess.authed && !allowed_unauthenticated(name) {
             return self.reject(Reply::error("NOAUTH Authentication required.")).await;
         }
         self.current_cmd = spec.name;
-        if self.sess.multi.is_some() && !runs_inside_multi(spec.name) {
+        if self.sess.multi.is_some() && !runs_inside_multi(name) {
             self.sess.multi.as_mut().expect("checked").push(argv);
             self.info.meta.lock().multi = self.sess.multi.as_ref().map(Vec::len);
             self.emit(&Reply::QUEUED);
             return Ok(());
         }
-        match spec.handler {
-            Handler::Data => {
-                self.push_pending(Cmd { argv, spec });
-                Ok(())
-            }
-            Handler::Server => {
-                self.run_pending().await?;
-                let r = self.server_command(spec, &argv).await;
-                self.emit(&r);
-                Ok(())
-            }
+        if ks::is_server(spec) {
+            self.run_pending().await?;
+            let r = self.server_command(spec, &argv).await;
+            self.emit(&r);
+        } else {
+            self.push_pending(Cmd { argv, spec });
         }
+        Ok(())
     }
 
     /// Replies with an error; inside MULTI it also poisons the transaction.
@@ -149,7 +115,7 @@ impl<E: Engine> Conn<E> {
 
     /// Server-level commands (handler kind `Server` in the command table).
     pub async fn server_command(&mut self, spec: &'static CommandSpec, argv: &Argv) -> Reply {
-        match spec.name {
+        match ks::top_name(spec) {
             "multi" => self.cmd_multi(),
             "exec" => self.cmd_exec().await,
             "discard" => self.cmd_discard(),
@@ -158,7 +124,7 @@ impl<E: Engine> Conn<E> {
                 self.unwatch();
                 Reply::OK
             }
-            _ => self.simple_server_command(spec.name, argv),
+            name => self.simple_server_command(name, argv),
         }
     }
 
@@ -253,20 +219,16 @@ impl<E: Engine> Conn<E> {
         if dirty {
             return Reply::error("EXECABORT Transaction discarded because of previous errors.");
         }
-        let specs: Vec<&'static CommandSpec> =
-            queued.iter().map(|a| ks::lookup(&a[0]).expect("validated when queued")).collect();
-        let data: Vec<Argv> = queued
+        let server_side: Vec<bool> = queued
             .iter()
-            .zip(&specs)
-            .filter(|(_, s)| s.handler == Handler::Data)
-            .map(|(a, _)| a.clone())
+            .map(|a| ks::resolve(a).map(ks::is_server).expect("validated when queued"))
             .collect();
-        let data_replies = if data.is_empty() && !watched.is_empty() {
-            // Still honour WATCH for a transaction of only server commands.
-            self.server.engine.exec_multi(&[], &watched).await
-        } else if data.is_empty() {
+        let data: Vec<Argv> =
+            queued.iter().zip(&server_side).filter(|(_, s)| !**s).map(|(a, _)| a.clone()).collect();
+        let data_replies = if data.is_empty() && watched.is_empty() {
             Reply::Array(Vec::new())
         } else {
+            // Also for server-only transactions, so WATCH is honoured.
             self.server.engine.exec_multi(&data, &watched).await
         };
         let Reply::Array(data_replies) = data_replies else {
@@ -274,10 +236,12 @@ impl<E: Engine> Conn<E> {
         };
         let mut data_replies = data_replies.into_iter();
         let mut out = Vec::with_capacity(queued.len());
-        for (argv, spec) in queued.iter().zip(specs) {
-            let r = match spec.handler {
-                Handler::Data => data_replies.next().expect("one reply per data command"),
-                Handler::Server => self.simple_server_command(spec.name, argv),
+        for (argv, server) in queued.iter().zip(server_side) {
+            let r = if server {
+                let spec = ks::resolve(argv).expect("validated when queued");
+                self.simple_server_command(ks::top_name(spec), argv)
+            } else {
+                data_replies.next().expect("one reply per data command")
             };
             out.push(r);
         }
@@ -459,29 +423,6 @@ fn cmd_time() -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn argv(words: &[&str]) -> Argv {
-        words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect()
-    }
-
-    #[test]
-    fn arity_rules() {
-        assert!(arity_ok(2, 2));
-        assert!(!arity_ok(2, 3));
-        assert!(arity_ok(-2, 5));
-        assert!(!arity_ok(-3, 2));
-    }
-
-    #[test]
-    fn unknown_command_text_matches_redis() {
-        let r = unknown_command(&argv(&["foo", "a", "b"]));
-        assert_eq!(r, Reply::error("ERR unknown command 'foo', with args beginning with: 'a' 'b' "));
-        let r = unknown_command(&argv(&["foo"]));
-        assert_eq!(r, Reply::error("ERR unknown command 'foo', with args beginning with: "));
-        let long = "x".repeat(300);
-        let Reply::Error(e) = unknown_command(&argv(&["foo", &long, "y"])) else { panic!() };
-        assert!(e.len() < 250, "arguments are truncated");
-    }
 
     #[test]
     fn integers_like_string2ll() {

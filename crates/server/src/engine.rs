@@ -44,8 +44,9 @@ pub enum BatchEnd {
     /// Every command ran and pushed its reply.
     Done,
     /// Command `index` blocked: its client is parked; the replies of the
-    /// commands before it were pushed; the rest did not run.
-    Blocked { index: usize, wait: oneshot::Receiver<Reply>, timeout_ms: u64 },
+    /// commands before it were pushed; the rest did not run. `timeout_ms`
+    /// None waits forever.
+    Blocked { index: usize, wait: oneshot::Receiver<Reply>, timeout_ms: Option<u64> },
 }
 
 /// Counters the INFO command reports about the data.
@@ -189,7 +190,7 @@ impl LocalEngine {
         let mut st = self.state.lock();
         let now = st.ctx.now_ms();
         for (index, cmd) in cmds.iter().enumerate() {
-            if cmd.spec.flags & ks::flags::WRITE == 0 {
+            if ks::is_read(cmd.spec) {
                 out.push(st.ks.execute_read(&cmd.argv, now));
                 continue;
             }
@@ -247,20 +248,24 @@ impl Engine for LocalEngine {
         let now = st.ctx.now_ms();
         let keys = st.ks.collect_expired(now, max);
         debug_assert!(keys.len() <= max);
-        let n = keys.len();
-        for key in keys {
-            let argv = Keyspace::expire_delete_command(key);
-            let _ = st.write(&argv, now, false);
+        if keys.is_empty() {
+            return 0;
         }
-        st.expired_keys += n as u64;
-        n
+        let found = keys.len();
+        let argv = ks::expire_command(keys);
+        let deleted = match st.write(&argv, now, false) {
+            Outcome::Reply(Reply::Int(n)) => n as u64,
+            other => unreachable!("internal expire replied {other:?}"),
+        };
+        st.expired_keys += deleted;
+        found
     }
 
     fn stats(&self) -> EngineStats {
         let st = self.state.lock();
         EngineStats {
             keys: st.ks.len() as u64,
-            expires: st.ks.expires_count() as u64,
+            expires: st.ks.db().expires_count() as u64,
             blocked_clients: st.blocked.len() as u64,
             expired_keys: st.expired_keys,
         }
@@ -277,7 +282,7 @@ mod tests {
 
     fn cmd(words: &[&str]) -> Cmd {
         let a = argv(words);
-        let spec = ks::lookup(&a[0]).expect("known command");
+        let spec = ks::resolve(&a).expect("known command");
         Cmd { argv: a, spec }
     }
 

@@ -19,10 +19,9 @@ mod engine;
 mod expire;
 mod glob;
 mod logging;
+mod persist;
+mod ks;
 mod server;
-// TODO(integration): replace by `slotraft_keyspace` once it lands.
-mod ks_shim;
-use ks_shim as ks;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -77,7 +76,7 @@ fn run_server(args: ServerArgs) -> ExitCode {
         }
     };
     logging::init(&cfg.loglevel);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match runtime(cfg.io_threads) {
         Ok(rt) => rt,
         Err(e) => {
             error!(error = %e, "cannot start the runtime");
@@ -90,6 +89,16 @@ fn run_server(args: ServerArgs) -> ExitCode {
             error!(error = %e, "server failed");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `io-threads 1`: one event loop thread, like Redis; more: a
+/// work-stealing pool of that many threads.
+fn runtime(threads: u64) -> std::io::Result<tokio::runtime::Runtime> {
+    if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads as usize).enable_all().build()
     }
 }
 
@@ -116,7 +125,18 @@ async fn serve(cfg: Config, file: Option<std::path::PathBuf>) -> std::io::Result
     let listeners = server::bind_all(&shared).await?;
     let port = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(0);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let keyspace = ks::Keyspace::new();
+    let dir = shared.get().dir.clone();
+    let loaded = match &dir {
+        Some(d) => persist::load(d)?.map(|ks| (ks, d)),
+        None => None,
+    };
+    let keyspace = match loaded {
+        Some((ks, d)) => {
+            info!(keys = ks.len(), path = %persist::snapshot_path(d).display(), "snapshot loaded");
+            ks
+        }
+        None => ks::Keyspace::new(),
+    };
     let server = Arc::new(Server {
         config: shared,
         engine: LocalEngine::new(keyspace, node_seed()),
@@ -136,6 +156,13 @@ async fn serve(cfg: Config, file: Option<std::path::PathBuf>) -> std::io::Result
     info!("shutdown requested: closing clients");
     let _ = shutdown_tx.send(true);
     server::drain(&server).await;
+    if let Some(d) = &dir {
+        let saved = server.engine.with_keyspace(|ks| persist::save(d, ks).map(|()| ks.len()));
+        match saved {
+            Ok(keys) => info!(keys, path = %persist::snapshot_path(d).display(), "snapshot saved"),
+            Err(e) => error!(error = %e, "saving the snapshot failed"),
+        }
+    }
     info!("slotraft is now ready to exit, bye bye...");
     Ok(())
 }
