@@ -319,6 +319,17 @@ mod tests {
     }
 
     #[test]
+    fn embedded_single_node_cluster_owns_everything() {
+        // `slotraft server` with no cluster flags: one node, one shard, one replica.
+        let b = plan_cluster(ClusterId(1), &specs(1), None, 1).unwrap();
+        assert_eq!(b.meta_replicas, vec![NodeId(1)]);
+        let m = apply(b);
+        assert_eq!(m.shards().count(), 1);
+        assert_eq!(m.assigned_slots(), 16384);
+        assert_eq!(m.shard(GroupId(1)).unwrap().replicas, vec![NodeId(1)]);
+    }
+
+    #[test]
     fn placement_errors() {
         assert_eq!(
             plan_cluster(ClusterId(1), &specs(2), None, 3),

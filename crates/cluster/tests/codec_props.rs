@@ -161,6 +161,12 @@ proptest! {
         let _ = MetaCommand::decode(&v);
         let _ = ClusterMap::decode_snapshot(&v);
     }
+}
+
+proptest! {
+    // Fewer cases: each applies up to 40 commands and checks every invariant
+    // (a 16384-slot scan) after each one.
+    #![proptest_config(ProptestConfig::with_cases(96))]
 
     #[test]
     fn apply_keeps_invariants(cmds in prop::collection::vec(command(), 1..40)) {
