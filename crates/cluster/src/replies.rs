@@ -14,7 +14,7 @@
 //! leader — is shown in the master's place, so every assigned slot always has
 //! an owner in every reply.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use bytes::Bytes;
@@ -60,6 +60,7 @@ impl Default for NodeHealth {
 }
 
 static NO_OFFSETS: BTreeMap<(GroupId, NodeId), u64> = BTreeMap::new();
+static NO_GROUPS: BTreeSet<GroupId> = BTreeSet::new();
 
 /// Everything the replies and the router depend on, borrowed from the node
 /// runtime at the moment of the command.
@@ -78,6 +79,10 @@ pub struct Topology<'a> {
     /// Replication offset (applied index) of (group, node), for
     /// `CLUSTER SHARDS`; absent means 0.
     pub offsets: &'a BTreeMap<(GroupId, NodeId), u64>,
+    /// Groups this node knows have no leader with a quorum right now (it
+    /// leads one but CheckQuorum failed, or it follows one whose election
+    /// timer expired). Commands for them get `-CLUSTERDOWN`.
+    pub unavailable: &'a BTreeSet<GroupId>,
 }
 
 /// Slot health for `CLUSTER INFO`.
@@ -89,7 +94,8 @@ pub enum SlotState {
 }
 
 impl<'a> Topology<'a> {
-    /// A topology without replication offsets.
+    /// A topology without replication offsets and with no group known to be
+    /// unavailable (set the fields directly to add them).
     pub fn new(
         map: &'a ClusterMap,
         me: NodeId,
@@ -102,6 +108,7 @@ impl<'a> Topology<'a> {
             leaders,
             health,
             offsets: &NO_OFFSETS,
+            unavailable: &NO_GROUPS,
         }
     }
 

@@ -14,8 +14,8 @@
 //! 3. a later key hashes to a different slot → `-CROSSSLOT Keys in request
 //!    don't hash to the same slot`;
 //! 4. the shard is known to have no leader or no quorum
-//!    ([`RouteRequest::shard_unavailable`], or this node hosts the shard and
-//!    Raft knows no leader) → `-CLUSTERDOWN The cluster is down`;
+//!    ([`Topology::unavailable`], or this node hosts the shard and Raft
+//!    knows no leader) → `-CLUSTERDOWN The cluster is down`;
 //! 5. the slot is migrating away from a shard this node leads and some key is
 //!    missing here → `-ASK <slot> <ip>:<port>` of the target's leader (one
 //!    key) or `-TRYAGAIN Multiple keys request during rehashing of slot`
@@ -57,11 +57,20 @@ pub struct RouteRequest<'a> {
     /// Only consulted while the slot is migrating: whether every key of the
     /// command exists in this node's copy of the source shard.
     pub all_keys_present: bool,
-    /// The runtime's verdict for the key's shard: `true` if the shard is
-    /// known to have no leader with a quorum right now (e.g. this node leads
-    /// it but CheckQuorum failed). The caller computes it for
-    /// `map.slot_owner(slots[0])`.
-    pub shard_unavailable: bool,
+}
+
+impl<'a> RouteRequest<'a> {
+    /// A request for a normal command: not READONLY, no ASKING, keys
+    /// present.
+    pub fn new(slots: &'a [SlotId], is_write: bool) -> RouteRequest<'a> {
+        RouteRequest {
+            slots,
+            readonly_conn: false,
+            is_write,
+            asking: false,
+            all_keys_present: true,
+        }
+    }
 }
 
 /// Where a command goes.
@@ -96,7 +105,7 @@ pub fn route(t: &Topology<'_>, req: &RouteRequest<'_>) -> Route {
     let shard = t.map.shard(group).expect("slot owner exists");
     let hosted = shard.replicas.contains(&t.me);
     let leader = t.known_leader(shard);
-    if req.shard_unavailable || (hosted && leader.is_none()) {
+    if t.unavailable.contains(&group) || (hosted && leader.is_none()) {
         return Route::Error(Reply::error(ERR_DOWN));
     }
     let multiple_keys = !rest.is_empty();

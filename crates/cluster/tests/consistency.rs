@@ -100,7 +100,6 @@ proptest! {
                 is_write: true,
                 asking: false,
                 all_keys_present: true,
-                shard_unavailable: false,
             };
             let g = m.slot_owner(SlotId::new(slot)).unwrap();
             match route(&t, &req) {

@@ -1,7 +1,7 @@
 //! The routing function: every redirect error with Redis's exact text, in
 //! Redis's order of checks (see `route`'s module doc).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use slotraft_cluster::route::{ERR_CROSSSLOT, ERR_DOWN, ERR_TRYAGAIN, ERR_UNBOUND};
@@ -59,14 +59,7 @@ fn leaders(pairs: &[(u64, u64)]) -> BTreeMap<GroupId, NodeId> {
 }
 
 fn req(slots: &[SlotId]) -> RouteRequest<'_> {
-    RouteRequest {
-        slots,
-        readonly_conn: false,
-        is_write: true,
-        asking: false,
-        all_keys_present: true,
-        shard_unavailable: false,
-    }
+    RouteRequest::new(slots, true)
 }
 
 fn err(s: &str) -> Route {
@@ -151,12 +144,17 @@ fn no_leader_or_no_quorum_is_cluster_down() {
     assert_eq!(ERR_DOWN, "CLUSTERDOWN The cluster is down");
     // Leader here, but CheckQuorum failed: CLUSTERDOWN, not a local write.
     let l = leaders(&[(1, 1), (2, 2)]);
-    let t = Topology::new(&m, NodeId(1), &l, &h);
-    let r = RouteRequest {
-        shard_unavailable: true,
-        ..req(&one)
+    let down: BTreeSet<GroupId> = [GroupId(1)].into_iter().collect();
+    let t = Topology {
+        unavailable: &down,
+        ..Topology::new(&m, NodeId(1), &l, &h)
     };
-    assert_eq!(route(&t, &r), err(ERR_DOWN));
+    assert_eq!(route(&t, &req(&one)), err(ERR_DOWN));
+    // Other shards are not affected.
+    assert_eq!(
+        route(&t, &req(&[s(FOO)])),
+        err("MOVED 12182 127.0.0.12:7000")
+    );
     // Also for reads on READONLY followers: no stale reads.
     let l2 = leaders(&[(2, 2)]);
     let t2 = Topology::new(&m, NodeId(2), &l2, &h);

@@ -216,6 +216,13 @@ impl Gossip {
         &self.hints
     }
 
+    /// Best known leader of every group, without terms (the shape
+    /// `slotraft_cluster::Topology::leaders` takes; the runtime overrides the
+    /// groups it hosts with its own Raft state).
+    pub fn leaders(&self) -> BTreeMap<GroupId, NodeId> {
+        self.hints.iter().map(|(g, (n, _))| (*g, *n)).collect()
+    }
+
     /// This node's verdict on `node` (`Ok` for unknown nodes and itself).
     pub fn state_of(&self, node: NodeId) -> HealthState {
         self.peers.get(&node).map_or(HealthState::Ok, |p| p.state)
@@ -653,5 +660,6 @@ mod tests {
         assert_eq!(g.leader_hints()[&GroupId(1)], (NodeId(2), Term(5)));
         g.set_local_leader(GroupId(1), NodeId(1), Term(6));
         assert_eq!(g.leader_hints()[&GroupId(1)], (NodeId(1), Term(6)));
+        assert_eq!(g.leaders(), [(GroupId(1), NodeId(1))].into_iter().collect());
     }
 }
