@@ -160,6 +160,37 @@ pub fn format_human_f64(v: f64) -> String {
     }
 }
 
+/// `ERR invalid expire time in 'name' command`.
+pub fn invalid_expire(name: &str) -> Reply {
+    Reply::error(format!("ERR invalid expire time in '{name}' command"))
+}
+
+/// Redis's `getExpireMillisecondsOrReply` (SET/SETEX/PSETEX/GETEX): a
+/// positive integer in seconds or ms, relative to `now` or absolute.
+/// Returns the absolute unix ms.
+pub fn expire_arg(
+    arg: &[u8],
+    seconds: bool,
+    relative: bool,
+    now: u64,
+    name: &str,
+) -> Result<u64, Reply> {
+    let v = int(arg)?;
+    if v <= 0 || (seconds && v > i64::MAX / 1000) {
+        return Err(invalid_expire(name));
+    }
+    let ms = if seconds { v * 1000 } else { v };
+    let at = if relative {
+        ms.checked_add(now as i64)
+    } else {
+        Some(ms)
+    };
+    match at {
+        Some(t) if t > 0 => Ok(t as u64),
+        _ => Err(invalid_expire(name)),
+    }
+}
+
 /// A SCAN-family cursor (`strtoull`), or "ERR invalid cursor".
 pub fn cursor(arg: &[u8]) -> Result<u64, Reply> {
     let s = std::str::from_utf8(arg).map_err(|_| err(ERR_INVALID_CURSOR))?;

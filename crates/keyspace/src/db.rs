@@ -225,7 +225,9 @@ impl Db {
         if table.len() * 8 < table.capacity() && table.capacity() > 64 {
             table.shrink_to(table.len() * 2, rehash);
         }
+        let at = node.expire_at;
         self.meta.set_expire(&mut node, 0);
+        node.expire_at = at; // the caller may move the value with its TTL
         self.meta.keys -= 1;
         self.meta.slot_deleted[slot] = self.meta.next_version();
         Some(node)

@@ -27,6 +27,9 @@ pub mod rng;
 pub mod snapshot;
 pub mod types;
 
+#[cfg(test)]
+pub(crate) mod test_util;
+
 pub use cmd::{all_commands, command_keys, key_positions, lookup, resolve, CommandSpec, Handler};
 pub use db::{Db, SetExpire, ValueMut};
 pub use types::{Hash, List, Set, Value, ZSet};
