@@ -239,7 +239,13 @@ impl Gossip {
                     state: p.state,
                     ping_sent_ms: p.ping_sent.unwrap_or(0),
                     pong_recv_ms: p.pong_received.unwrap_or(0),
-                    connected: p.ping_sent.is_none() && p.pong_received.is_some(),
+                    // A PING in flight is normal; one unanswered for half
+                    // the timeout means the link is not working. (The
+                    // runtime may override this with its TCP link state.)
+                    connected: p.pong_received.is_some()
+                        && p.ping_sent.is_none_or(|t| {
+                            self.now.saturating_sub(t) <= self.cfg.node_timeout_ms / 2
+                        }),
                 };
                 (*id, h)
             })
