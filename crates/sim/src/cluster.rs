@@ -23,7 +23,7 @@
 //! and sends none of its messages. A restart builds a new `RawNode` from the
 //! disk.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 use slotraft_lincheck::{
@@ -67,11 +67,21 @@ pub const KEYS: &[&str] = &["a", "b", "c"];
 /// Nemesis: first fault no earlier than this (let a leader emerge).
 pub const CALM_START_MS: u64 = 300;
 /// Nemesis: gap between faults.
-pub const FAULT_GAP_MS: (u64, u64) = (50, 1_200);
+pub const FAULT_GAP_MS: (u64, u64) = (20, 800);
+/// Fraction of seeds (per mille) in "flappy leaders" mode.
+pub const FLAPPY_SEEDS_PER_MILLE: u64 = 400;
+/// In that mode, chance (per mille) that a new leader is crashed soon.
+pub const FLAPPY_CRASH_PER_MILLE: u64 = 400;
+/// ... that many ms after it won.
+pub const FLAPPY_DELAY_MS: (u64, u64) = (0, 30);
+/// ... and restarted that many ms after the crash.
+pub const FLAPPY_RESTART_MS: (u64, u64) = (20, 300);
 /// Client think time between operations.
 pub const THINK_MS: (u64, u64) = (0, 30);
 /// Search budget of the final linearizability check (per key).
 pub const LINCHECK_STEPS: u64 = 5_000_000;
+/// Default length of the faulty phase, in simulated milliseconds.
+pub const DEFAULT_STEPS: u64 = 20_000;
 /// Bound on the length of a run (steps) accepted from the command line.
 pub const MAX_STEPS: u64 = 10_000_000;
 
@@ -129,6 +139,10 @@ pub struct SimConfig {
     pub verbose: bool,
     /// With `verbose`: also print every delivered message.
     pub trace_messages: bool,
+    /// Check the commitment rule (§5.4.2) on leaders directly. Off: the
+    /// figure-8 bug is only caught through its consequence (a committed
+    /// entry lost), which needs a rare choreography of crashes.
+    pub check_commit_rule: bool,
 }
 
 impl SimConfig {
@@ -136,11 +150,12 @@ impl SimConfig {
         SimConfig {
             seed,
             nodes: 3,
-            steps: 6_000,
+            steps: DEFAULT_STEPS,
             bug: None,
             faults: true,
             verbose: false,
             trace_messages: false,
+            check_commit_rule: true,
         }
     }
 }
@@ -158,6 +173,9 @@ pub struct Report {
     pub max_commit: u64,
     pub faults: u64,
     pub crashes: u64,
+    /// Times a leader's commit index landed on an entry of an older term
+    /// (only the `commit_old_term_by_counting` bug does that).
+    pub old_term_commits: u64,
     /// The linearizability search ran out of budget (inconclusive, not a
     /// violation).
     pub lincheck_timeout: bool,
@@ -225,6 +243,8 @@ struct Client {
 
 struct HistOp {
     op: Operation<KvInput, KvOutput>,
+    /// (client id, request number): identifies the write's log entry.
+    request: (u64, u64),
     /// Certainly not executed (refused); left out of the check.
     discarded: bool,
 }
@@ -241,6 +261,8 @@ pub struct Cluster {
     probe_active: bool,
     probe_done: bool,
     history: Vec<HistOp>,
+    /// Every (client, request) write applied by some node.
+    applied_requests: HashSet<(u64, u64)>,
     /// Real-time order of calls and returns (a counter, so ties cannot hide
     /// an ordering).
     hclock: u64,
@@ -249,6 +271,16 @@ pub struct Cluster {
     rng_disk: SimRng,
     rng_raft: SimRng,
     disk_latency_max: u64,
+    /// Per-seed mode: new leaders are often crashed a few ms after winning
+    /// (leaves uncommitted entries of many terms on different nodes: the
+    /// precondition of the paper's figure 8).
+    flappy_leaders: bool,
+    /// Scheduled crashes: (time, node, term it must still lead).
+    leader_crashes: Vec<(u64, usize, u64)>,
+    /// Scheduled restarts of those crashed leaders: (time, node).
+    restarts: Vec<(u64, usize)>,
+    /// Commit index last seen per node (for `Report::old_term_commits`).
+    last_leader_commit: Vec<u64>,
     next_fault: u64,
     hash: u64,
     violation: Option<String>,
@@ -327,6 +359,7 @@ impl Cluster {
             });
         }
         let disk_latency_max = *rng_disk.pick(&[0u64, 1, 3]);
+        let flappy_leaders = cfg.faults && rng_conf.chance(FLAPPY_SEEDS_PER_MILLE);
         let clients = (0..=CLIENTS)
             .map(|c| Client {
                 id: c as u64 + 1,
@@ -345,12 +378,17 @@ impl Cluster {
             probe_active: false,
             probe_done: false,
             history: Vec::new(),
+            applied_requests: HashSet::new(),
             hclock: 0,
             rng_fault,
             rng_client,
             rng_disk,
             rng_raft,
             disk_latency_max,
+            flappy_leaders,
+            leader_crashes: Vec::new(),
+            restarts: Vec::new(),
+            last_leader_commit: vec![0; n],
             next_fault: CALM_START_MS,
             hash: FNV_OFFSET,
             violation: None,
@@ -364,7 +402,8 @@ impl Cluster {
             format!(
                 "config: nodes {n}, lease_read {lease}, pre_vote {pre_vote}, inflight {inflight}, \
                  size/msg {size_per_msg}, entries/msg {entries_per_msg}, chunk {chunk}, \
-                 priorities {priorities}, disk latency <= {disk_latency_max} ms"
+                 priorities {priorities}, disk latency <= {disk_latency_max} ms, \
+                 flappy leaders {flappy_leaders}"
             )
         });
         for i in 0..n {
@@ -596,6 +635,7 @@ impl Cluster {
                     return;
                 };
                 let out = self.nodes[i].kv.apply(&cmd);
+                self.applied_requests.insert((cmd.client, cmd.request));
                 self.write_applied(i, &cmd, out);
             }
             EntryKind::ConfChange => {
@@ -649,6 +689,27 @@ impl Cluster {
             return;
         };
         let (role, term, commit) = (raw.role(), raw.term().get(), raw.commit().get());
+        let commit_term = raw.log_term(LogIndex(commit)).map(|t| t.get());
+        let advanced = commit > self.last_leader_commit[i];
+        self.last_leader_commit[i] = commit;
+        if role == Role::Leader && advanced && commit_term.is_some_and(|t| t != term) {
+            self.report.old_term_commits += 1;
+        }
+        if self.cfg.check_commit_rule
+            && role == Role::Leader
+            && advanced
+            && commit_term.is_some_and(|t| t != term)
+        {
+            // The commitment rule (Raft §5.4.2, figure 3): a leader advances
+            // its commit index only to an entry of its own term (counting
+            // replicas of an older entry is the figure-8 bug).
+            self.fail(format!(
+                "commit rule (§5.4.2): leader {} of term {term} advanced commit to index {commit} of term {:?}",
+                i + 1,
+                commit_term
+            ));
+            return;
+        }
         let r = self.inv.observe_commit(i, commit, |idx| {
             raw.log_term(LogIndex(idx)).map(|t| t.get())
         });
@@ -667,6 +728,14 @@ impl Cluster {
         }
         self.report.leaders += 1;
         self.trace(&[5, self.now, i as u64, term]);
+        if self.flappy_leaders
+            && !self.probe_active
+            && self.now >= CALM_START_MS
+            && self.rng_fault.chance(FLAPPY_CRASH_PER_MILLE)
+        {
+            let at = self.now + self.rng_fault.range(FLAPPY_DELAY_MS.0, FLAPPY_DELAY_MS.1);
+            self.leader_crashes.push((at, i, term));
+        }
         self.log(|| format!("node {} becomes leader of term {term}", i + 1));
         let node = &self.nodes[i];
         let raw = node.raw.as_ref().expect("checked above");
@@ -788,8 +857,10 @@ impl Cluster {
             return_time: 0,
             output: Outcome::Unknown,
         };
+        let request = (self.clients[c].id, self.clients[c].request);
         self.history.push(HistOp {
             op,
+            request,
             discarded: false,
         });
         let idx = self.history.len() - 1;
@@ -1011,6 +1082,22 @@ impl Cluster {
                 }
                 self.log(|| format!("nemesis: partition {} {:?}", p.name, p.cut));
             }
+            Fault::IsolateLeader => {
+                let Some(l) = self.current_leader() else {
+                    return;
+                };
+                self.net.heal();
+                for j in 0..n {
+                    self.net.set_cut(l, j, true);
+                    self.net.set_cut(j, l, true);
+                }
+                self.log(|| format!("nemesis: isolate leader {}", l + 1));
+            }
+            Fault::CrashLeader => {
+                if let Some(l) = self.current_leader() {
+                    self.crash(l);
+                }
+            }
             Fault::Heal => {
                 self.net.heal();
                 self.log(|| "nemesis: heal partitions".into());
@@ -1142,6 +1229,9 @@ impl Cluster {
             self.fault();
             self.next_fault = self.now + self.rng_fault.range(FAULT_GAP_MS.0, FAULT_GAP_MS.1);
         }
+        if faults {
+            self.scheduled_leader_crashes();
+        }
         for i in 0..self.nodes.len() {
             let due = matches!(self.nodes[i].pending, Some((_, t)) if t <= self.now);
             if due {
@@ -1173,6 +1263,42 @@ impl Cluster {
                 self.finish_unknown(c);
             }
             self.client_step(c);
+        }
+    }
+
+    fn scheduled_leader_crashes(&mut self) {
+        let now = self.now;
+        let due: Vec<(u64, usize, u64)> = self
+            .leader_crashes
+            .iter()
+            .copied()
+            .filter(|&(t, _, _)| t <= now)
+            .collect();
+        self.leader_crashes.retain(|&(t, _, _)| t > now);
+        for (_, i, term) in due {
+            let still = matches!(self.nodes[i].raw.as_ref(), Some(r) if r.role() == Role::Leader && r.term().get() == term);
+            if still {
+                self.log(|| format!("nemesis: crash fresh leader {} of term {term}", i + 1));
+                self.crash(i);
+                let at = now
+                    + self
+                        .rng_fault
+                        .range(FLAPPY_RESTART_MS.0, FLAPPY_RESTART_MS.1);
+                self.restarts.push((at, i));
+            }
+        }
+        let due: Vec<usize> = self
+            .restarts
+            .iter()
+            .filter(|&&(t, _)| t <= now)
+            .map(|&(_, i)| i)
+            .collect();
+        self.restarts.retain(|&(t, _)| t > now);
+        for i in due {
+            if !self.nodes[i].up() {
+                self.log(|| format!("nemesis: restart crashed leader {}", i + 1));
+                self.start_node(i);
+            }
         }
     }
 
@@ -1230,11 +1356,23 @@ impl Cluster {
         self.report
     }
 
+    /// Checks the client history for linearizability.
+    ///
+    /// Writes with an unknown outcome that no node ever applied are left
+    /// out: nothing any client observed (reads observe applied state) can
+    /// depend on them, so "never happened" is as good as any placement.
+    /// This is the simulator's omniscience pruning the checker's search
+    /// (each unknown append otherwise multiplies the states to explore).
     fn check_history(&mut self) {
         let ops: Vec<Operation<KvInput, KvOutput>> = self
             .history
             .iter()
             .filter(|h| !h.discarded)
+            .filter(|h| {
+                h.op.output != Outcome::Unknown
+                    || h.op.input.is_read_only()
+                    || self.applied_requests.contains(&h.request)
+            })
             .map(|h| h.op.clone())
             .collect();
         match check(&KvModel, &ops, Budget::steps(LINCHECK_STEPS)) {

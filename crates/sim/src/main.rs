@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! slotraft-sim --seeds N [--start S] [--nodes 3|5] [--steps K] [--bug NAME]
-//!              [--verbose] [--trace-messages] [--quiet] [--no-faults] [--expect-violation]
+//!              [--verbose] [--trace-messages] [--quiet] [--no-faults] [--no-commit-rule] [--expect-violation]
 //! ```
 //!
 //! One line per seed (`seed S hash H ok ...` or `seed S hash H VIOLATION ...`;
@@ -28,6 +28,7 @@ struct Args {
     trace_messages: bool,
     quiet: bool,
     faults: bool,
+    commit_rule: bool,
     expect_violation: bool,
 }
 
@@ -35,7 +36,7 @@ fn usage() -> String {
     let bugs: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
     format!(
         "usage: slotraft-sim --seeds N [--start S] [--nodes 3|5] [--steps K] [--bug NAME] \
-         [--verbose] [--trace-messages] [--quiet] [--no-faults] [--expect-violation]\n  bugs: {}",
+         [--verbose] [--trace-messages] [--quiet] [--no-faults] [--no-commit-rule] [--expect-violation]\n  bugs: {}",
         bugs.join(", ")
     )
 }
@@ -51,6 +52,7 @@ fn parse() -> Result<Args, String> {
         trace_messages: false,
         quiet: false,
         faults: true,
+        commit_rule: true,
         expect_violation: false,
     };
     let mut it = std::env::args().skip(1);
@@ -73,6 +75,7 @@ fn parse() -> Result<Args, String> {
             }
             "--quiet" => a.quiet = true,
             "--no-faults" => a.faults = false,
+            "--no-commit-rule" => a.commit_rule = false,
             "--expect-violation" => a.expect_violation = true,
             "-h" | "--help" => return Err(usage()),
             other => return Err(format!("unknown argument {other}\n{}", usage())),
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
         cfg.verbose = args.verbose;
         cfg.trace_messages = args.trace_messages;
         cfg.faults = args.faults;
+        cfg.check_commit_rule = args.commit_rule;
         let r = run_seed(&cfg);
         if r.lincheck_timeout {
             inconclusive += 1;
@@ -118,7 +122,7 @@ fn main() -> ExitCode {
                 println!("seed {} hash {:016x} VIOLATION {v}", r.seed, r.hash);
             }
             None if !args.quiet => println!(
-                "seed {} hash {:016x} ok ops {} unknown {} leaders {} commit {} faults {} crashes {}{}",
+                "seed {} hash {:016x} ok ops {} unknown {} leaders {} commit {} faults {} crashes {} old-term-commits {}{}",
                 r.seed,
                 r.hash,
                 r.ops_ok,
@@ -127,6 +131,7 @@ fn main() -> ExitCode {
                 r.max_commit,
                 r.faults,
                 r.crashes,
+                r.old_term_commits,
                 if r.lincheck_timeout { " lincheck-timeout" } else { "" }
             ),
             None => {}

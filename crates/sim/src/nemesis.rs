@@ -83,8 +83,12 @@ pub fn random_partition(n: usize, rng: &mut SimRng) -> Partition {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
     Partition,
+    /// Cut the current leader off from everybody (both ways).
+    IsolateLeader,
     Heal,
     Crash,
+    /// Crash the current leader (the classic trigger of figure 8).
+    CrashLeader,
     Restart,
     Pause,
     Resume,
@@ -100,9 +104,11 @@ pub enum Fault {
 /// The menu with weights (relative frequencies).
 const MENU: &[(Fault, u64)] = &[
     (Fault::Partition, 12),
-    (Fault::Heal, 10),
-    (Fault::Crash, 10),
-    (Fault::Restart, 12),
+    (Fault::IsolateLeader, 6),
+    (Fault::Heal, 12),
+    (Fault::Crash, 8),
+    (Fault::CrashLeader, 8),
+    (Fault::Restart, 18),
     (Fault::Pause, 5),
     (Fault::Resume, 6),
     (Fault::FlakyNetwork, 6),
