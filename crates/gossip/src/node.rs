@@ -509,7 +509,9 @@ impl Gossip {
             MessageKind::Pong => self.on_pong(msg.sender),
             MessageKind::Fail => {
                 let failed = msg.failed.expect("decoder guarantees FAIL names a node");
-                if failed != self.me && self.peers.contains_key(&failed) {
+                // Never about ourselves (our PONGs refute it) nor about the
+                // sender (a node cannot report its own failure).
+                if failed != self.me && failed != msg.sender && self.peers.contains_key(&failed) {
                     self.set_state(failed, HealthState::Fail);
                 }
             }
@@ -637,6 +639,71 @@ mod tests {
         };
         g.handle(&pong, 5002).unwrap();
         assert_eq!(g.state_of(NodeId(2)), HealthState::Ok);
+    }
+
+    fn fail_msg(sender: u64, failed: u64) -> Message {
+        Message {
+            kind: MessageKind::Fail,
+            cluster_id: ClusterId(1),
+            sender: NodeId(sender),
+            config_epoch: 1,
+            failed: Some(NodeId(failed)),
+            gossip: vec![],
+            leaders: vec![],
+        }
+    }
+
+    #[test]
+    fn fail_message_marks_node_but_not_self_or_sender() {
+        let mut g = node(1, &[1, 2, 3]);
+        g.handle(&fail_msg(2, 1), 10).unwrap();
+        g.handle(&fail_msg(2, 2), 10).unwrap();
+        g.handle(&fail_msg(2, 9), 10).unwrap();
+        assert_eq!(g.state_of(NodeId(2)), HealthState::Ok);
+        assert!(g.drain_events().is_empty());
+        g.handle(&fail_msg(2, 3), 10).unwrap();
+        assert_eq!(g.state_of(NodeId(3)), HealthState::Fail);
+        assert_eq!(
+            g.drain_events(),
+            vec![Event::NodeStateChanged {
+                node: NodeId(3),
+                state: HealthState::Fail
+            }]
+        );
+    }
+
+    #[test]
+    fn reports_expire_after_twice_the_timeout() {
+        // 5 members: node 1 suspects 5 and holds one report (from 2); a
+        // second report (from 3) arriving after the first expired must not
+        // complete a majority with it.
+        let mut g = node(1, &[1, 2, 3, 4, 5]);
+        let report = |from: u64| Message {
+            kind: MessageKind::Ping,
+            cluster_id: ClusterId(1),
+            sender: NodeId(from),
+            config_epoch: 1,
+            failed: None,
+            gossip: vec![GossipEntry {
+                node: NodeId(5),
+                state: HealthState::PFail,
+                pong_age_ms: 9999,
+            }],
+            leaders: vec![],
+        };
+        g.tick(0);
+        g.handle(&report(2), 100).unwrap();
+        g.tick(5001); // node 1 now suspects 2..5 (no PONGs at all)
+        assert_eq!(g.state_of(NodeId(5)), HealthState::PFail);
+        g.tick(10_101); // the report from 2 (t=100) is now older than 10 s
+        g.handle(&report(3), 10_101).unwrap();
+        assert_eq!(
+            g.state_of(NodeId(5)),
+            HealthState::PFail,
+            "1 + 1 of 5 is no majority"
+        );
+        g.handle(&report(4), 10_102).unwrap();
+        assert_eq!(g.state_of(NodeId(5)), HealthState::Fail, "1 + 2 of 5 is");
     }
 
     #[test]
