@@ -4,7 +4,9 @@
 //!
 //! `cargo run -p slotraft-cluster --example dump_replies`
 //!
-//! Output lines: `<name> <hex bytes>`.
+//! Output lines: `<name> <hex bytes>`; `nodes<i>` is `CLUSTER NODES` as seen
+//! by node `i`. With the argument `skewed`, node 1 leads shards 1 and 2 and
+//! node 3 leads nothing (shown as a replica).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -27,7 +29,23 @@ fn main() {
     let mut map = ClusterMap::new();
     map.apply(&MetaCommand::Bootstrap(plan))
         .expect("valid bootstrap");
-    let leaders = map.shards().map(|s| (s.id, s.replicas[0])).collect();
+    let skewed = std::env::args().nth(1).as_deref() == Some("skewed");
+    let leaders = map
+        .shards()
+        .map(|s| {
+            let l = if skewed && s.id.get() == 2 {
+                NodeId(1)
+            } else {
+                s.replicas[0]
+            };
+            let l = if skewed && s.id.get() == 3 {
+                NodeId(2)
+            } else {
+                l
+            };
+            (s.id, l)
+        })
+        .collect();
     let health = BTreeMap::new();
     let t = Topology::new(&map, NodeId(1), &leaders, &health);
     let hex = |b: Vec<u8>| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
@@ -38,5 +56,13 @@ fn main() {
         ("info", cluster_info(&t, &[])),
     ] {
         println!("{name} {}", hex(reply.to_bytes(Protocol::Resp2)));
+    }
+    for n in map.nodes() {
+        let t = Topology::new(&map, n.id, &leaders, &health);
+        println!(
+            "nodes{} {}",
+            n.id,
+            hex(cluster_nodes(&t).to_bytes(Protocol::Resp2))
+        );
     }
 }

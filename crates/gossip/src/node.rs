@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 
-use slotraft_cluster::{ClusterId, HealthState, NodeHealth};
+use slotraft_cluster::{ClusterId, ClusterMap, HealthState, NodeHealth};
 use slotraft_types::{GroupId, NodeId, Term};
 
 use crate::message::MAX_LEADER_HINTS;
@@ -186,6 +186,14 @@ impl Gossip {
         }
         self.hints
             .retain(|_, (n, _)| members.contains(n) || *n == me);
+    }
+
+    /// Adopts a (newer) cluster map: its nodes become the members and its
+    /// epoch the one advertised.
+    pub fn sync_with_map(&mut self, map: &ClusterMap) {
+        let members: Vec<NodeId> = map.nodes().map(|n| n.id).collect();
+        self.set_members(&members);
+        self.set_epoch(map.epoch());
     }
 
     /// The epoch of the map this node now holds (sent in every header).
@@ -704,6 +712,30 @@ mod tests {
         );
         g.handle(&report(4), 10_102).unwrap();
         assert_eq!(g.state_of(NodeId(5)), HealthState::Fail, "1 + 2 of 5 is");
+    }
+
+    #[test]
+    fn sync_with_map_adopts_members_and_epoch() {
+        use slotraft_cluster::{plan_cluster, MetaCommand, NodeSpec};
+        use std::net::{IpAddr, Ipv4Addr};
+        let specs: Vec<NodeSpec> = (1..=4u16)
+            .map(|i| NodeSpec {
+                id: NodeId(i as u64),
+                ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                port: 7000 + i,
+                bus_port: 17000 + i,
+            })
+            .collect();
+        let mut map = ClusterMap::new();
+        let plan = plan_cluster(ClusterId(1), &specs, None, 3).unwrap();
+        map.apply(&MetaCommand::Bootstrap(plan)).unwrap();
+        let mut g = node(1, &[1, 2]);
+        g.sync_with_map(&map);
+        assert_eq!(g.epoch(), map.epoch());
+        g.tick(10);
+        let mut to: Vec<u64> = g.drain_outgoing().iter().map(|o| o.to.get()).collect();
+        to.sort();
+        assert_eq!(to, vec![2, 3, 4]);
     }
 
     #[test]
