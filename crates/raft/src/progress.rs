@@ -57,7 +57,7 @@ impl Inflights {
 
     pub fn add(&mut self, last: LogIndex, bytes: u64) {
         assert!(self.queue.len() < self.max_count, "inflights overflow");
-        debug_assert!(self.queue.back().map_or(true, |b| b.0 < last));
+        debug_assert!(self.queue.back().map(|b| b.0 < last).unwrap_or(true));
         self.queue.push_back((last, bytes));
         self.bytes += bytes;
     }

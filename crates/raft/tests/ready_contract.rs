@@ -160,7 +160,7 @@ fn chaos(seed: u64, steps: usize) {
         let mut r = rng.next(1 << 30);
         net.filter = Some(Box::new(move |_| {
             r = r.wrapping_mul(1103515245).wrapping_add(12345);
-            (r >> 16) % 10 != 0 // 10% loss
+            (r >> 16) % 10 >= 1 // 10% loss
         }));
         net.tick(1);
         check_safety(&net, &mut leaders, &mut commits);
