@@ -250,10 +250,7 @@ impl Gossip {
                     // A PING in flight is normal; one unanswered for half
                     // the timeout means the link is not working. (The
                     // runtime may override this with its TCP link state.)
-                    connected: p.pong_received.is_some()
-                        && p.ping_sent.is_none_or(|t| {
-                            self.now.saturating_sub(t) <= self.cfg.node_timeout_ms / 2
-                        }),
+                    connected: p.pong_received.is_some() && !self.link_stalled(p),
                 };
                 (*id, h)
             })
@@ -266,6 +263,14 @@ impl Gossip {
             },
         );
         out
+    }
+
+    /// Whether `p` has a PING unanswered for more than half the timeout.
+    fn link_stalled(&self, p: &Peer) -> bool {
+        match p.ping_sent {
+            Some(t) => self.now.saturating_sub(t) > self.cfg.node_timeout_ms / 2,
+            None => false,
+        }
     }
 
     /// Message counters in Redis's `CLUSTER INFO` naming.
