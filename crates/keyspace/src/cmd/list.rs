@@ -64,7 +64,9 @@ const ERR_COUNT_POSITIVE: &str = "ERR count should be greater than 0";
 pub fn timeout(arg: &[u8]) -> Result<Option<u64>, Reply> {
     let secs = args::parse_f64(arg).ok_or_else(|| err(args::ERR_TIMEOUT))?;
     let ms = (secs * 1000.0).ceil();
-    if ms < 0.0 || ms >= 9.223_372_036_854_775_807e18 {
+    // 2^63: the first value that does not fit Redis's `long long`.
+    const I64_LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if !(0.0..I64_LIMIT).contains(&ms) {
         return Err(err(args::ERR_TIMEOUT_NEGATIVE));
     }
     let ms = ms as u64;

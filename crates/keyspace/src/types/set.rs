@@ -414,7 +414,7 @@ mod tests {
         }
         for i in 0..100u32 {
             if i % 10 != 0 {
-                assert!(seen.contains(&i.to_be_bytes().to_vec()), "missed {i}");
+                assert!(seen.contains(i.to_be_bytes().as_slice()), "missed {i}");
             }
         }
     }

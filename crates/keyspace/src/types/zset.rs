@@ -240,7 +240,7 @@ impl ZSet {
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let id = self.id_of(member)?;
         let e = self.entry(id);
-        Some(self.count_before(|o| cmp_key(o.score, &o.member, e.score, &e.member).is_lt()))
+        Some(self.count_before(|o| cmp_key(o.score, o.member, e.score, &e.member).is_lt()))
     }
 
     /// (member, score) at ascending rank `r`.
@@ -287,7 +287,13 @@ impl ZSet {
 
     /// Calls `f` for ranks `start..end` ascending (or descending when `rev`,
     /// then `start..end` are ranks in the *reversed* order). O(log n + m).
-    pub fn for_range(&self, start: usize, end: usize, rev: bool, mut f: impl FnMut(&[u8], f64)) {
+    pub fn for_range<'a>(
+        &'a self,
+        start: usize,
+        end: usize,
+        rev: bool,
+        mut f: impl FnMut(&'a [u8], f64),
+    ) {
         let end = end.min(self.len);
         let mut r = start;
         while r < end {
@@ -327,6 +333,26 @@ impl ZSet {
                 }
             }
         }
+    }
+
+    /// One ZSCAN step over entry slots `cursor..` (at most `count` slots).
+    /// A member keeps its slot for its whole life (score updates do not
+    /// move it), so a member present for the whole scan is returned exactly
+    /// once. Returns (next cursor, 0 when done; members with scores).
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], f64)>) {
+        let start = (cursor.min(self.entries.len() as u64)) as usize;
+        let end = start.saturating_add(count.max(1)).min(self.entries.len());
+        let out = self.entries[start..end]
+            .iter()
+            .flatten()
+            .map(|e| (&e.member[..], e.score))
+            .collect();
+        let next = if end >= self.entries.len() {
+            0
+        } else {
+            end as u64
+        };
+        (next, out)
     }
 
     /// Removes the members with ascending ranks `start..end`; returns them.
@@ -835,7 +861,7 @@ mod tests {
                         if !sorted.is_empty() {
                             let a = (r() as usize) % sorted.len();
                             let b = a + (r() as usize) % 100;
-                            let rev = r() % 2 == 0;
+                            let rev = r().is_multiple_of(2);
                             let mut got = Vec::new();
                             z.for_range(a, b, rev, |m, s| got.push((m.to_vec(), s)));
                             let mut want: Vec<_> = sorted.clone();
