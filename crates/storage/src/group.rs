@@ -159,6 +159,20 @@ impl GroupLog {
         removed
     }
 
+    /// Record kind Compact at replay: the record says the resulting last
+    /// index, so the outcome does not depend on terms of `Missing` slots.
+    pub fn compact_to(&mut self, index: LogIndex, term: Term, last_after: LogIndex) {
+        if index <= self.snap_index {
+            return;
+        }
+        let n = ((index.get() - self.snap_index.get()) as usize).min(self.slots.len());
+        self.slots.drain(..n);
+        self.snap_index = index;
+        self.snap_term = term;
+        // Drops the suffix the live compaction dropped.
+        self.truncate_from(last_after.next());
+    }
+
     /// Record kind Checkpoint (replay): brings a group that may have been
     /// seen only partly (its older segments reclaimed) to the written state.
     pub fn checkpoint(&mut self, m: &GroupMeta) -> Vec<Slot> {
@@ -182,16 +196,6 @@ impl GroupLog {
     /// True if some live index has no known location (replay check).
     pub fn has_missing(&self) -> bool {
         self.slots.iter().any(|s| matches!(s.loc, Loc::Missing))
-    }
-
-    /// The segment holding the oldest live entry, if it is on disk.
-    /// `Some(u64::MAX)` if the group pins no segment.
-    pub fn oldest_segment(&self) -> u64 {
-        match self.slots.front().map(|s| &s.loc) {
-            None | Some(Loc::Pending { .. }) => u64::MAX,
-            Some(Loc::Disk { seg, .. }) => *seg,
-            Some(Loc::Missing) => 0,
-        }
     }
 }
 
@@ -262,10 +266,8 @@ mod tests {
         g.checkpoint(&m);
         assert!(g.has_missing());
         assert_eq!(g.last_term(), Term(3));
-        assert_eq!(g.oldest_segment(), 0);
         g.compact(LogIndex(8), Term(3));
         assert!(!g.has_missing());
-        assert_eq!(g.oldest_segment(), u64::MAX);
     }
 
     #[test]

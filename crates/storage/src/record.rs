@@ -214,9 +214,11 @@ pub fn scan_segment(buf: &[u8], seq: u64, is_last: bool) -> Scan {
             }
         }
         Err(HeaderError::Bad) => {
-            // A torn creation: the header and everything after it were one
-            // unsynced write, so the whole file is at most one write long.
-            let end = if is_last && buf.len() <= MAX_TORN_TAIL {
+            // A torn creation: the header (and checkpoints) were one unsynced
+            // write, so the whole file is at most one write long.
+            // The header is synced on its own before any record is written
+            // (docs 2.1), so valid records after a bad header mean corruption.
+            let end = if is_last && buf.len() <= MAX_TORN_TAIL && only_checkpoints_from(buf, 0) {
                 ScanEnd::TornHeader
             } else {
                 ScanEnd::Corrupt {
@@ -289,6 +291,21 @@ pub fn find_valid_record(buf: &[u8], from: usize) -> Option<usize> {
     let last_start = buf.len().checked_sub(RECORD_HEADER_LEN)?;
     (from..=last_start)
         .find(|&off| quick_header_ok(&buf[off..]) && decode_record(&buf[off..]).is_some())
+}
+
+/// True if every valid record found in `buf[from..]` (byte-by-byte search)
+/// is a Checkpoint: those are written with the header in one write, so they
+/// may survive a torn header; any other record proves the header was synced.
+fn only_checkpoints_from(buf: &[u8], from: usize) -> bool {
+    let mut at = from;
+    // Bounded: `at` strictly increases.
+    while let Some(off) = find_valid_record(buf, at) {
+        match decode_record(&buf[off..]) {
+            Some((h, _)) if h.kind == RecordKind::Checkpoint => at = off + 1,
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Cheap checks before computing a CRC during the byte-by-byte search.

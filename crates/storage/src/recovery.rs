@@ -11,12 +11,12 @@ use crate::group::{GroupLog, GroupMeta, HardState, Loc};
 use crate::record::{self, RecordKind, ScanEnd, ScannedRecord};
 use crate::snapshot::{self, SnapshotMeta};
 use crate::store::{
-    self, Cache, Config, Health, Op, Shared, State, Store, Writer, MAX_BATCH_BYTES_LIMIT,
+    self, Cache, Config, Health, Op, Run, Shared, State, Store, Writer, MAX_BATCH_BYTES_LIMIT,
 };
 use crate::vfs::{read_all, Vfs, VfsFile};
 use crate::Error;
 use slotraft_types::{GroupId, LogIndex, NodeId, Term};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -72,6 +72,7 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, config: Config) -> Result<(Store, Recovery
     report.groups = groups.len();
     report.entries = groups.values().map(|g| g.slots.len() as u64).sum();
     let view: HashMap<GroupId, GroupMeta> = groups.iter().map(|(g, l)| (*g, l.meta())).collect();
+    let runs = groups.iter().map(|(g, l)| (*g, runs_of(l))).collect();
     let next_seq = segments.keys().next_back().copied().unwrap_or(0) + 1;
     let state = State {
         groups,
@@ -94,7 +95,7 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, config: Config) -> Result<(Store, Recovery
         space: Condvar::new(),
         durable: Condvar::new(),
     });
-    let writer = start_segment(&shared, next_seq, view)?;
+    let writer = start_segment(&shared, next_seq, view, runs)?;
     let store = Store::start(shared, writer);
     reconcile_snapshots(&store, snapshots)?;
     report.elapsed = started.elapsed();
@@ -234,7 +235,10 @@ fn replay(
             g.truncate_from(h.index);
         }
         RecordKind::Compact => {
-            g.compact(h.index, h.term);
+            if payload.len() != 8 {
+                return Err("compact record of wrong size");
+            }
+            g.compact_to(h.index, h.term, LogIndex(u64_at(payload, 0)));
         }
         RecordKind::Checkpoint => {
             if payload.len() != 40 {
@@ -287,12 +291,24 @@ fn load_snapshots(
     Ok(out)
 }
 
+/// The segment runs of a recovered group's entries (for reclaim).
+fn runs_of(l: &GroupLog) -> VecDeque<Run> {
+    let mut runs = VecDeque::new();
+    for (k, s) in l.slots.iter().enumerate() {
+        if let Loc::Disk { seg, .. } = s.loc {
+            store::push_run(&mut runs, LogIndex(l.snap_index.get() + 1 + k as u64), seg);
+        }
+    }
+    runs
+}
+
 /// Creates the fresh segment `seq` (header + checkpoints), durable before
 /// the writer starts.
 fn start_segment(
     shared: &Arc<Shared>,
     seq: u64,
     view: HashMap<GroupId, GroupMeta>,
+    runs: HashMap<GroupId, VecDeque<Run>>,
 ) -> Result<Writer, Error> {
     let name = store::segment_name(seq);
     let file = shared.vfs.create(&name).map_err(io)?;
@@ -302,6 +318,7 @@ fn start_segment(
         seg_file: file.clone(),
         seg_len: 0,
         view,
+        runs,
     };
     let prefix = w.segment_prefix(seq);
     file.write_at(&prefix, 0).map_err(io)?;

@@ -143,8 +143,8 @@ impl WriteBatch {
                     .iter()
                     .map(|e| record::record_len(e.data.len()))
                     .sum(),
-                Op::HardState { .. } => record::record_len(8),
-                _ => record::record_len(0),
+                Op::HardState { .. } | Op::Compact { .. } => record::record_len(8),
+                Op::Truncate { .. } => record::record_len(0),
             })
             .sum()
     }
@@ -230,6 +230,48 @@ pub(crate) struct Writer {
     pub seg_file: Arc<dyn VfsFile>,
     pub seg_len: u64,
     pub view: HashMap<GroupId, GroupMeta>,
+    /// Per group, the segments holding its live *written* entries, as runs
+    /// `(first index, last index, segment)`. Reclaim must use what is on
+    /// disk, not what was submitted: a submitted-but-unwritten overwrite does
+    /// not yet make the old entries dead on disk (docs 5.3).
+    pub runs: HashMap<GroupId, VecDeque<Run>>,
+}
+
+/// A run of consecutive written entries of one group in one segment.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub first: LogIndex,
+    pub last: LogIndex,
+    pub seg: u64,
+}
+
+/// Drops the parts of `runs` outside `(snap, last]`.
+fn trim_runs(runs: &mut VecDeque<Run>, snap: LogIndex, last: LogIndex) {
+    while runs.back().is_some_and(|r| r.first > last) {
+        runs.pop_back();
+    }
+    if let Some(r) = runs.back_mut() {
+        r.last = r.last.min(last);
+    }
+    while runs.front().is_some_and(|r| r.last <= snap) {
+        runs.pop_front();
+    }
+    if let Some(r) = runs.front_mut() {
+        r.first = r.first.max(snap.next());
+    }
+}
+
+/// Records that entry `index` was written to `seg` (dropping any suffix).
+pub(crate) fn push_run(runs: &mut VecDeque<Run>, index: LogIndex, seg: u64) {
+    trim_runs(runs, LogIndex::ZERO, index.prev());
+    match runs.back_mut() {
+        Some(r) if r.seg == seg && r.last.next() == index => r.last = index,
+        _ => runs.push_back(Run {
+            first: index,
+            last: index,
+            seg,
+        }),
+    }
 }
 
 pub(crate) fn segment_name(seq: u64) -> String {
@@ -392,6 +434,10 @@ impl Store {
         }
         st.check_health()?;
         st.validate(&batch)?;
+        if batch.encoded_len() == 0 {
+            // Nothing to write: durable as soon as everything before it is.
+            return Ok(Ticket(st.next_seq));
+        }
         st.next_seq += 1;
         let seq = st.next_seq;
         for op in batch.ops {
@@ -729,15 +775,18 @@ fn apply_op(st: &mut State, op: Op, seq: u64) {
             removed = log.truncate_from(from);
         }
         Op::Compact { index, term, .. } => {
+            removed = log.compact(index, term);
+            // The record carries the outcome (suffix kept or not) so replay
+            // never has to decide it from a term it may not know (docs 1.2).
+            let last = log.last_index().get().to_le_bytes();
             record::encode_record(
                 &mut st.pending,
                 RecordKind::Compact,
                 group,
                 term,
                 index,
-                &[],
+                &last,
             );
-            removed = log.compact(index, term);
             st.pending_ops.push(PendingOp::Compacted);
         }
     }
@@ -834,30 +883,33 @@ impl Writer {
         self.seg_file.write_at(&b.buf, base)?;
         self.seg_len += b.buf.len() as u64;
         self.seg_file.sync()?;
-        self.update_view(&b.ops);
+        self.update_view(&b.ops, self.seg_seq);
         Ok((self.seg_seq, base))
     }
 
-    /// Docs 2.1: create the next segment, write header + checkpoints + batch
-    /// in one write, fdatasync it, fsync the directory.
+    /// Docs 2.1: create the next segment, write header + checkpoints and
+    /// fdatasync them, write the batch and fdatasync it, fsync the directory.
+    /// The header is synced before any record so that a bad header followed
+    /// by valid records can be told apart from a torn creation.
     fn roll_and_write(&mut self, b: &Batch) -> Result<(u64, u64), std::io::Error> {
         let seq = self.seg_seq + 1;
-        let mut buf = self.segment_prefix(seq);
-        let base = buf.len() as u64;
-        buf.extend_from_slice(&b.buf);
+        let prefix = self.segment_prefix(seq);
+        let base = prefix.len() as u64;
         assert!(
-            buf.len() <= MAX_TORN_TAIL,
+            prefix.len() <= MAX_TORN_TAIL && b.buf.len() <= MAX_TORN_TAIL,
             "one write must fit the torn-tail bound"
         );
         let file = self.shared.vfs.create(&segment_name(seq))?;
-        file.write_at(&buf, 0)?;
+        file.write_at(&prefix, 0)?;
+        file.sync()?;
+        file.write_at(&b.buf, base)?;
         file.sync()?;
         self.shared.vfs.sync_dir()?;
         self.shared.lock().segments.insert(seq, file.clone());
         self.seg_seq = seq;
         self.seg_file = file;
-        self.seg_len = buf.len() as u64;
-        self.update_view(&b.ops);
+        self.seg_len = base + b.buf.len() as u64;
+        self.update_view(&b.ops, seq);
         Ok((seq, base))
     }
 
@@ -872,10 +924,23 @@ impl Writer {
         buf
     }
 
-    fn update_view(&mut self, ops: &[PendingOp]) {
+    /// Applies a written batch to the writer's view (metadata for
+    /// checkpoints, entry runs for reclaim), in record order.
+    fn update_view(&mut self, ops: &[PendingOp], seg: u64) {
         for op in ops {
-            if let PendingOp::Meta { group, meta } = op {
-                self.view.insert(*group, *meta);
+            match op {
+                PendingOp::Entry { group, index, .. } => {
+                    push_run(self.runs.entry(*group).or_default(), *index, seg)
+                }
+                PendingOp::Meta { group, meta } => {
+                    self.view.insert(*group, *meta);
+                    trim_runs(
+                        self.runs.entry(*group).or_default(),
+                        meta.snap_index,
+                        meta.last_index,
+                    );
+                }
+                PendingOp::Compacted => {}
             }
         }
     }
@@ -920,17 +985,20 @@ impl Writer {
     /// Docs 5.3: removes every segment older than the oldest one a group
     /// still needs, in increasing order, then fsyncs the directory.
     fn reclaim(&mut self) -> Result<(), std::io::Error> {
-        let victims: Vec<u64> = {
-            let st = self.shared.lock();
-            let needed = st
-                .groups
-                .values()
-                .map(|g| g.oldest_segment())
-                .min()
-                .unwrap_or(u64::MAX)
-                .min(self.seg_seq);
-            st.segments.range(..needed).map(|(s, _)| *s).collect()
-        };
+        let needed = self
+            .runs
+            .values()
+            .filter_map(|r| r.front().map(|r| r.seg))
+            .min()
+            .unwrap_or(u64::MAX)
+            .min(self.seg_seq);
+        let victims: Vec<u64> = self
+            .shared
+            .lock()
+            .segments
+            .range(..needed)
+            .map(|(s, _)| *s)
+            .collect();
         if victims.is_empty() {
             return Ok(());
         }
