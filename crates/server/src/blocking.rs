@@ -47,13 +47,21 @@ impl BlockedClients {
 
     /// Parks `client` on `keys`; the reply arrives on the returned receiver.
     /// Returns None when the registry is full.
-    pub fn park(&mut self, client: u64, argv: Argv, keys: Vec<Bytes>) -> Option<oneshot::Receiver<Reply>> {
+    pub fn park(
+        &mut self,
+        client: u64,
+        argv: Argv,
+        keys: Vec<Bytes>,
+    ) -> Option<oneshot::Receiver<Reply>> {
         if self.waiters.len() >= MAX_BLOCKED_CLIENTS {
             return None;
         }
         // Invariant: a client runs one command at a time, so it is parked at
         // most once.
-        assert!(!self.waiters.contains_key(&client), "client {client} parked twice");
+        assert!(
+            !self.waiters.contains_key(&client),
+            "client {client} parked twice"
+        );
         let (tx, rx) = oneshot::channel();
         for k in &keys {
             let q = self.by_key.entry(k.clone()).or_default();
@@ -87,7 +95,9 @@ impl BlockedClients {
     /// Removes a waiter and answers it with `reply` (CLIENT UNBLOCK, or a
     /// served re-execution). False if it was not parked.
     pub fn serve(&mut self, client: u64, reply: Reply) -> bool {
-        let Some(w) = self.take(client) else { return false };
+        let Some(w) = self.take(client) else {
+            return false;
+        };
         // The receiver may be gone if the client vanished in the meantime;
         // then the effect still happened, exactly as in Redis.
         let _ = w.tx.send(reply);
@@ -96,7 +106,10 @@ impl BlockedClients {
 
     /// The clients waiting on `key`, in arrival order.
     pub fn waiting_on(&self, key: &[u8]) -> Vec<u64> {
-        self.by_key.get(key).map(|q| q.iter().copied().collect()).unwrap_or_default()
+        self.by_key
+            .get(key)
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     pub fn argv_of(&self, client: u64) -> Option<&Argv> {
@@ -107,7 +120,10 @@ impl BlockedClients {
 /// What a blocking command replies when its timeout expires (Redis 7.0):
 /// a null bulk for the single-value commands, a null array otherwise.
 pub fn timeout_reply(argv: &Argv) -> Reply {
-    let name = argv.first().map(|n| n.to_ascii_lowercase()).unwrap_or_default();
+    let name = argv
+        .first()
+        .map(|n| n.to_ascii_lowercase())
+        .unwrap_or_default();
     match name.as_slice() {
         b"blmove" | b"brpoplpush" => Reply::Null,
         _ => Reply::NullArray,
@@ -125,8 +141,16 @@ mod tests {
     #[test]
     fn fifo_per_key_and_cleanup() {
         let mut r = BlockedClients::default();
-        let _a = r.park(1, vec![b("blpop"), b("k"), b("0")], vec![b("k")]).unwrap();
-        let mut rb = r.park(2, vec![b("blpop"), b("k"), b("j"), b("0")], vec![b("k"), b("j")]).unwrap();
+        let _a = r
+            .park(1, vec![b("blpop"), b("k"), b("0")], vec![b("k")])
+            .unwrap();
+        let mut rb = r
+            .park(
+                2,
+                vec![b("blpop"), b("k"), b("j"), b("0")],
+                vec![b("k"), b("j")],
+            )
+            .unwrap();
         assert_eq!(r.waiting_on(b"k"), vec![1, 2]);
         assert!(r.remove(1));
         assert!(!r.remove(1));
@@ -140,7 +164,9 @@ mod tests {
     #[test]
     fn serve_delivers_once() {
         let mut r = BlockedClients::default();
-        let mut rx = r.park(5, vec![b("blpop"), b("k"), b("0")], vec![b("k")]).unwrap();
+        let mut rx = r
+            .park(5, vec![b("blpop"), b("k"), b("0")], vec![b("k")])
+            .unwrap();
         assert!(r.serve(5, Reply::NullArray));
         assert_eq!(rx.try_recv().unwrap(), Reply::NullArray);
         assert!(!r.serve(5, Reply::NullArray));

@@ -78,7 +78,14 @@ mod tests {
     #[test]
     fn parses_server_flags() {
         let cli = Cli::try_parse_from([
-            "slotraft", "server", "--port", "7000", "--bind", "127.0.0.2", "--requirepass", "pw",
+            "slotraft",
+            "server",
+            "--port",
+            "7000",
+            "--bind",
+            "127.0.0.2",
+            "--requirepass",
+            "pw",
         ])
         .unwrap();
         let Command::Server(a) = cli.command;

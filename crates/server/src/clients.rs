@@ -173,7 +173,10 @@ mod tests {
         assert_ne!(x.id, y.id);
         x.meta.lock().name = "worker".into();
         let line = x.list_line(Some("client|list"));
-        assert!(line.starts_with(&format!("id={} addr=127.0.0.1:5000 laddr=127.0.0.1:6379", x.id)));
+        assert!(line.starts_with(&format!(
+            "id={} addr=127.0.0.1:5000 laddr=127.0.0.1:6379",
+            x.id
+        )));
         assert!(line.contains(" name=worker "));
         assert!(line.contains(" cmd=client|list "));
         assert!(line.contains(" flags=N "));

@@ -32,7 +32,13 @@ impl<E: Engine> Conn<E> {
     pub fn cmd_client(&mut self, argv: &Argv) -> Reply {
         let sub = lower(&argv[1]);
         let n = argv.len();
-        let arity = |ok: bool| if ok { None } else { Some(wrong_arity(&format!("client|{sub}"))) };
+        let arity = |ok: bool| {
+            if ok {
+                None
+            } else {
+                Some(wrong_arity(&format!("client|{sub}")))
+            }
+        };
         let check = match sub.as_str() {
             "id" | "getname" | "info" => arity(n == 2),
             "setname" => arity(n == 3),
@@ -60,7 +66,10 @@ impl<E: Engine> Conn<E> {
                     Reply::bulk(name)
                 }
             }
-            "info" => Reply::Verbatim("txt", Bytes::from(self.info.list_line(Some("client|info")) + "\n")),
+            "info" => Reply::Verbatim(
+                "txt",
+                Bytes::from(self.info.list_line(Some("client|info")) + "\n"),
+            ),
             "list" => self.client_list(argv),
             "kill" => self.client_kill(argv),
             "no-evict" | "no-touch" => match lower(&argv[2]).as_str() {
@@ -87,10 +96,18 @@ impl<E: Engine> Conn<E> {
             "unblock" => self.client_unblock(argv),
             "help" => help(&[
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "ID", "GETNAME", "SETNAME <name>", "INFO", "LIST [TYPE normal] [ID id ...]",
+                "ID",
+                "GETNAME",
+                "SETNAME <name>",
+                "INFO",
+                "LIST [TYPE normal] [ID id ...]",
                 "KILL <ip:port> | KILL <option> <value> [...]",
-                "NO-EVICT (ON|OFF)", "NO-TOUCH (ON|OFF)", "REPLY (ON|OFF|SKIP)",
-                "SETINFO <LIB-NAME|LIB-VER> <value>", "UNBLOCK <clientid> [TIMEOUT|ERROR]", "HELP",
+                "NO-EVICT (ON|OFF)",
+                "NO-TOUCH (ON|OFF)",
+                "REPLY (ON|OFF|SKIP)",
+                "SETINFO <LIB-NAME|LIB-VER> <value>",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "HELP",
             ]),
             _ => unknown_subcommand(&argv[1], "client"),
         }
@@ -149,7 +166,7 @@ impl<E: Engine> Conn<E> {
                 None => Reply::error("ERR No such client"),
             };
         }
-        if argv.len() % 2 != 0 {
+        if !argv.len().is_multiple_of(2) {
             return syntax_error();
         }
         let mut skipme = true;
@@ -184,7 +201,9 @@ impl<E: Engine> Conn<E> {
                 "laddr" => c.laddr.to_string() == *v,
                 "user" => v == "default",
                 "type" => v.eq_ignore_ascii_case("normal"),
-                "maxage" => v.parse::<u64>().is_ok_and(|age| c.created.elapsed().as_secs() >= age),
+                "maxage" => v
+                    .parse::<u64>()
+                    .is_ok_and(|age| c.created.elapsed().as_secs() >= age),
                 _ => false,
             });
             if matches {
@@ -208,21 +227,30 @@ impl<E: Engine> Conn<E> {
         match attr.as_str() {
             "lib-name" => m.lib_name = val,
             "lib-ver" => m.lib_ver = val,
-            _ => return Reply::error(format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(&argv[2]))),
+            _ => {
+                return Reply::error(format!(
+                    "ERR Unrecognized option '{}'",
+                    String::from_utf8_lossy(&argv[2])
+                ))
+            }
         }
         Reply::OK
     }
 
     /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 if that client was parked.
     fn client_unblock(&self, argv: &Argv) -> Reply {
-        let Some(id) = parse_i64(&argv[2]) else { return Reply::error("ERR value is not an integer or out of range") };
+        let Some(id) = parse_i64(&argv[2]) else {
+            return Reply::error("ERR value is not an integer or out of range");
+        };
         let error = match argv.get(3).map(|a| lower(a)) {
             None => false,
             Some(m) if m == "timeout" => false,
             Some(m) if m == "error" => true,
             Some(_) => return Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
         };
-        let Ok(id) = u64::try_from(id) else { return Reply::Int(0) };
+        let Ok(id) = u64::try_from(id) else {
+            return Reply::Int(0);
+        };
         Reply::Int(i64::from(self.server.engine.unblock_with(id, error)))
     }
 }

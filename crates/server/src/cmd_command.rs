@@ -30,19 +30,32 @@ fn key_spec(k: &KeySpec) -> Reply {
     let begin = match k.begin {
         Begin::Index(i) => Reply::Map(vec![
             (bulk("type"), bulk("index")),
-            (bulk("spec"), Reply::Map(vec![(bulk("index"), Reply::Int(i))])),
+            (
+                bulk("spec"),
+                Reply::Map(vec![(bulk("index"), Reply::Int(i))]),
+            ),
         ]),
         Begin::Keyword(kw, from) => Reply::Map(vec![
             (bulk("type"), bulk("keyword")),
             (
                 bulk("spec"),
-                Reply::Map(vec![(bulk("keyword"), bulk(kw)), (bulk("startfrom"), Reply::Int(from))]),
+                Reply::Map(vec![
+                    (bulk("keyword"), bulk(kw)),
+                    (bulk("startfrom"), Reply::Int(from)),
+                ]),
             ),
         ]),
-        Begin::Unknown => Reply::Map(vec![(bulk("type"), bulk("unknown")), (bulk("spec"), Reply::Map(vec![]))]),
+        Begin::Unknown => Reply::Map(vec![
+            (bulk("type"), bulk("unknown")),
+            (bulk("spec"), Reply::Map(vec![])),
+        ]),
     };
     let find = match k.find {
-        Find::Range { lastkey, keystep, limit } => Reply::Map(vec![
+        Find::Range {
+            lastkey,
+            keystep,
+            limit,
+        } => Reply::Map(vec![
             (bulk("type"), bulk("range")),
             (
                 bulk("spec"),
@@ -53,7 +66,11 @@ fn key_spec(k: &KeySpec) -> Reply {
                 ]),
             ),
         ]),
-        Find::KeyNum { keynumidx, firstkey, keystep } => Reply::Map(vec![
+        Find::KeyNum {
+            keynumidx,
+            firstkey,
+            keystep,
+        } => Reply::Map(vec![
             (bulk("type"), bulk("keynum")),
             (
                 bulk("spec"),
@@ -64,7 +81,10 @@ fn key_spec(k: &KeySpec) -> Reply {
                 ]),
             ),
         ]),
-        Find::Unknown => Reply::Map(vec![(bulk("type"), bulk("unknown")), (bulk("spec"), Reply::Map(vec![]))]),
+        Find::Unknown => Reply::Map(vec![
+            (bulk("type"), bulk("unknown")),
+            (bulk("spec"), Reply::Map(vec![])),
+        ]),
     };
     Reply::Map(vec![
         (bulk("flags"), statuses(k.flags)),
@@ -99,7 +119,10 @@ fn docs_entry(c: &CommandSpec) -> (Reply, Reply) {
         (bulk("complexity"), bulk(m.complexity)),
     ];
     if !c.subcommands.is_empty() {
-        doc.push((bulk("subcommands"), Reply::Map(c.subcommands.iter().map(docs_entry).collect())));
+        doc.push((
+            bulk("subcommands"),
+            Reply::Map(c.subcommands.iter().map(docs_entry).collect()),
+        ));
     }
     (bulk(c.name), Reply::Map(doc))
 }
@@ -119,14 +142,23 @@ impl<E: Engine> Conn<E> {
                     return Reply::Array(all.iter().map(info_entry).collect());
                 }
                 Reply::Array(
-                    argv[2..].iter().map(|n| ks::lookup(n).map(info_entry).unwrap_or(Reply::NullArray)).collect(),
+                    argv[2..]
+                        .iter()
+                        .map(|n| ks::lookup(n).map(info_entry).unwrap_or(Reply::NullArray))
+                        .collect(),
                 )
             }
             "docs" => {
                 if argv.len() == 2 {
                     return Reply::Map(all.iter().map(docs_entry).collect());
                 }
-                Reply::Map(argv[2..].iter().filter_map(|n| ks::lookup(n)).map(docs_entry).collect())
+                Reply::Map(
+                    argv[2..]
+                        .iter()
+                        .filter_map(|n| ks::lookup(n))
+                        .map(docs_entry)
+                        .collect(),
+                )
             }
             "getkeys" | "getkeysandflags" => {
                 if argv.len() < 3 {
@@ -138,15 +170,22 @@ impl<E: Engine> Conn<E> {
                 }
                 match ks::command_keys(target) {
                     Err(_) => Reply::error("ERR Invalid number of arguments specified for command"),
-                    Ok(keys) if keys.is_empty() => Reply::error("ERR The command has no key arguments"),
+                    Ok(keys) if keys.is_empty() => {
+                        Reply::error("ERR The command has no key arguments")
+                    }
                     Ok(keys) => Reply::Array(keys.into_iter().map(Reply::bulk).collect()),
                 }
             }
             "count" => wrong_arity("command|count"),
             "help" => crate::dispatch::help(&[
                 "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "(no subcommand)", "COUNT", "GETKEYS <full-command>", "INFO [<command-name> ...]",
-                "LIST", "DOCS [<command-name> ...]", "HELP",
+                "(no subcommand)",
+                "COUNT",
+                "GETKEYS <full-command>",
+                "INFO [<command-name> ...]",
+                "LIST",
+                "DOCS [<command-name> ...]",
+                "HELP",
             ]),
             _ => unknown_subcommand(&argv[1], "command"),
         }
@@ -160,12 +199,16 @@ mod tests {
     #[test]
     fn info_entry_has_redis7_shape() {
         let get = ks::lookup(b"get").unwrap();
-        let Reply::Array(fields) = info_entry(get) else { panic!() };
+        let Reply::Array(fields) = info_entry(get) else {
+            panic!()
+        };
         assert_eq!(fields.len(), 10);
         assert_eq!(fields[0], Reply::bulk("get"));
         assert_eq!(fields[1], Reply::Int(2));
         assert_eq!(fields[3], Reply::Int(1));
-        let Reply::Array(specs) = &fields[8] else { panic!() };
+        let Reply::Array(specs) = &fields[8] else {
+            panic!()
+        };
         assert_eq!(specs.len(), 1);
     }
 }

@@ -32,13 +32,21 @@ const SECTIONS: &[(&str, bool)] = &[
 
 /// Resident set size of this process in bytes, from /proc (0 if unknown).
 pub fn rss_bytes() -> u64 {
-    let Ok(s) = std::fs::read_to_string("/proc/self/statm") else { return 0 };
-    let pages: u64 = s.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let Ok(s) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: u64 = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
 fn cpu_times() -> (f64, f64) {
-    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else { return (0.0, 0.0) };
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return (0.0, 0.0);
+    };
     // Fields after the command name (which is in parentheses).
     let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -51,7 +59,9 @@ impl<E: Engine> Conn<E> {
     pub fn cmd_info(&self, argv: &Argv) -> Reply {
         let asked: Vec<String> = argv[1..].iter().map(|a| lower(a)).collect();
         let all = asked.is_empty()
-            || asked.iter().any(|a| matches!(a.as_str(), "all" | "everything" | "default"));
+            || asked
+                .iter()
+                .any(|a| matches!(a.as_str(), "all" | "everything" | "default"));
         let mut text = String::new();
         for (name, _) in SECTIONS {
             if all || asked.iter().any(|a| a == name) {
@@ -90,8 +100,20 @@ impl<E: Engine> Conn<E> {
                 kv("uptime_in_seconds", &s.started.elapsed().as_secs());
                 kv("uptime_in_days", &(s.started.elapsed().as_secs() / 86400));
                 kv("hz", &cfg.hz);
-                kv("executable", &std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
-                kv("config_file", &s.config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
+                kv(
+                    "executable",
+                    &std::env::current_exe()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                );
+                kv(
+                    "config_file",
+                    &s.config
+                        .file
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                );
             }
             "clients" => {
                 let es = s.engine.stats();
@@ -116,14 +138,26 @@ impl<E: Engine> Conn<E> {
             }
             "stats" => {
                 let st = &s.stats;
-                kv("total_connections_received", &Stats::get(&st.connections_received));
-                kv("total_commands_processed", &Stats::get(&st.commands_processed));
+                kv(
+                    "total_connections_received",
+                    &Stats::get(&st.connections_received),
+                );
+                kv(
+                    "total_commands_processed",
+                    &Stats::get(&st.commands_processed),
+                );
                 kv("total_net_input_bytes", &Stats::get(&st.net_input_bytes));
                 kv("total_net_output_bytes", &Stats::get(&st.net_output_bytes));
-                kv("rejected_connections", &Stats::get(&st.rejected_connections));
+                kv(
+                    "rejected_connections",
+                    &Stats::get(&st.rejected_connections),
+                );
                 kv("expired_keys", &s.engine.stats().expired_keys);
                 kv("evicted_keys", &0);
-                kv("client_output_buffer_limit_disconnections", &Stats::get(&st.output_limit_disconnects));
+                kv(
+                    "client_output_buffer_limit_disconnections",
+                    &Stats::get(&st.output_limit_disconnects),
+                );
             }
             "replication" => {
                 kv("role", &"master");
@@ -138,7 +172,10 @@ impl<E: Engine> Conn<E> {
             "keyspace" => {
                 let es = s.engine.stats();
                 if es.keys > 0 {
-                    kv("db0", &format!("keys={},expires={},avg_ttl=0", es.keys, es.expires));
+                    kv(
+                        "db0",
+                        &format!("keys={},expires={},avg_ttl=0", es.keys, es.expires),
+                    );
                 }
             }
             other => unreachable!("section {other} listed but not printed"),

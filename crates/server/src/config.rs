@@ -82,9 +82,21 @@ impl Default for Config {
             tcp_keepalive: 300,
             proto_max_bulk_len: DEFAULT_PROTO_MAX_BULK_LEN,
             client_query_buffer_limit: DEFAULT_QUERY_BUFFER_LIMIT,
-            output_normal: OutputLimit { hard: 0, soft: 0, soft_seconds: 0 },
-            output_replica: OutputLimit { hard: 256 << 20, soft: 64 << 20, soft_seconds: 60 },
-            output_pubsub: OutputLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 },
+            output_normal: OutputLimit {
+                hard: 0,
+                soft: 0,
+                soft_seconds: 0,
+            },
+            output_replica: OutputLimit {
+                hard: 256 << 20,
+                soft: 64 << 20,
+                soft_seconds: 60,
+            },
+            output_pubsub: OutputLimit {
+                hard: 32 << 20,
+                soft: 8 << 20,
+                soft_seconds: 60,
+            },
             hz: 10,
             loglevel: "notice".to_string(),
             appendonly: false,
@@ -129,25 +141,116 @@ const POLICIES: &[&str] = &[
 
 /// The option table, in the order `CONFIG GET *` lists them.
 const OPTIONS: &[OptionDef] = &[
-    OptionDef { name: "bind", kind: Kind::Str, mutable: false },
-    OptionDef { name: "port", kind: Kind::Int { min: 0, max: 65535 }, mutable: false },
-    OptionDef { name: "dir", kind: Kind::Str, mutable: false },
-    OptionDef { name: "requirepass", kind: Kind::Str, mutable: true },
-    OptionDef { name: "maxclients", kind: Kind::Int { min: 1, max: u32::MAX as u64 }, mutable: true },
-    OptionDef { name: "timeout", kind: Kind::Int { min: 0, max: i32::MAX as u64 }, mutable: true },
-    OptionDef { name: "tcp-keepalive", kind: Kind::Int { min: 0, max: i32::MAX as u64 }, mutable: true },
-    OptionDef { name: "proto-max-bulk-len", kind: Kind::Memory, mutable: true },
-    OptionDef { name: "client-query-buffer-limit", kind: Kind::Memory, mutable: true },
-    OptionDef { name: "client-output-buffer-limit", kind: Kind::OutputLimits, mutable: true },
-    OptionDef { name: "hz", kind: Kind::Int { min: 0, max: i32::MAX as u64 }, mutable: true },
-    OptionDef { name: "loglevel", kind: Kind::Enum(LOGLEVELS), mutable: true },
-    OptionDef { name: "databases", kind: Kind::Int { min: 1, max: 1 }, mutable: false },
-    OptionDef { name: "appendonly", kind: Kind::Bool, mutable: true },
-    OptionDef { name: "save", kind: Kind::Str, mutable: true },
-    OptionDef { name: "maxmemory", kind: Kind::Memory, mutable: true },
-    OptionDef { name: "maxmemory-policy", kind: Kind::Enum(POLICIES), mutable: true },
-    OptionDef { name: "protected-mode", kind: Kind::Bool, mutable: true },
-    OptionDef { name: "io-threads", kind: Kind::Int { min: 1, max: MAX_IO_THREADS }, mutable: false },
+    OptionDef {
+        name: "bind",
+        kind: Kind::Str,
+        mutable: false,
+    },
+    OptionDef {
+        name: "port",
+        kind: Kind::Int { min: 0, max: 65535 },
+        mutable: false,
+    },
+    OptionDef {
+        name: "dir",
+        kind: Kind::Str,
+        mutable: false,
+    },
+    OptionDef {
+        name: "requirepass",
+        kind: Kind::Str,
+        mutable: true,
+    },
+    OptionDef {
+        name: "maxclients",
+        kind: Kind::Int {
+            min: 1,
+            max: u32::MAX as u64,
+        },
+        mutable: true,
+    },
+    OptionDef {
+        name: "timeout",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as u64,
+        },
+        mutable: true,
+    },
+    OptionDef {
+        name: "tcp-keepalive",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as u64,
+        },
+        mutable: true,
+    },
+    OptionDef {
+        name: "proto-max-bulk-len",
+        kind: Kind::Memory,
+        mutable: true,
+    },
+    OptionDef {
+        name: "client-query-buffer-limit",
+        kind: Kind::Memory,
+        mutable: true,
+    },
+    OptionDef {
+        name: "client-output-buffer-limit",
+        kind: Kind::OutputLimits,
+        mutable: true,
+    },
+    OptionDef {
+        name: "hz",
+        kind: Kind::Int {
+            min: 0,
+            max: i32::MAX as u64,
+        },
+        mutable: true,
+    },
+    OptionDef {
+        name: "loglevel",
+        kind: Kind::Enum(LOGLEVELS),
+        mutable: true,
+    },
+    OptionDef {
+        name: "databases",
+        kind: Kind::Int { min: 1, max: 1 },
+        mutable: false,
+    },
+    OptionDef {
+        name: "appendonly",
+        kind: Kind::Bool,
+        mutable: true,
+    },
+    OptionDef {
+        name: "save",
+        kind: Kind::Str,
+        mutable: true,
+    },
+    OptionDef {
+        name: "maxmemory",
+        kind: Kind::Memory,
+        mutable: true,
+    },
+    OptionDef {
+        name: "maxmemory-policy",
+        kind: Kind::Enum(POLICIES),
+        mutable: true,
+    },
+    OptionDef {
+        name: "protected-mode",
+        kind: Kind::Bool,
+        mutable: true,
+    },
+    OptionDef {
+        name: "io-threads",
+        kind: Kind::Int {
+            min: 1,
+            max: MAX_IO_THREADS,
+        },
+        mutable: false,
+    },
 ];
 
 fn find(name: &str) -> Option<&'static OptionDef> {
@@ -224,7 +327,10 @@ fn yes_no(b: bool) -> String {
 }
 
 fn invalid(name: &str, reason: impl Into<String>) -> SetError {
-    SetError::Invalid { name: name.to_string(), reason: reason.into() }
+    SetError::Invalid {
+        name: name.to_string(),
+        reason: reason.into(),
+    }
 }
 
 impl Config {
@@ -238,9 +344,9 @@ impl Config {
         let v = value.trim();
         match def.kind {
             Kind::Int { min, max } => {
-                let n: i64 = v
-                    .parse()
-                    .map_err(|_| invalid(def.name, "argument couldn't be parsed into an integer"))?;
+                let n: i64 = v.parse().map_err(|_| {
+                    invalid(def.name, "argument couldn't be parsed into an integer")
+                })?;
                 if n < min as i64 || n as u64 > max {
                     return Err(invalid(
                         def.name,
@@ -250,9 +356,8 @@ impl Config {
                 self.set_int(def.name, n as u64);
             }
             Kind::Memory => {
-                let n = parse_memory(v).ok_or_else(|| {
-                    invalid(def.name, "argument must be a memory value")
-                })?;
+                let n = parse_memory(v)
+                    .ok_or_else(|| invalid(def.name, "argument must be a memory value"))?;
                 self.set_int(def.name, n);
             }
             Kind::Bool => {
@@ -266,7 +371,11 @@ impl Config {
             Kind::Enum(allowed) => {
                 let lv = v.to_ascii_lowercase();
                 if !allowed.contains(&lv.as_str()) {
-                    return Err(invalid(def.name, "argument(s) must be one of the following: ".to_string() + &allowed.join(", ")));
+                    return Err(invalid(
+                        def.name,
+                        "argument(s) must be one of the following: ".to_string()
+                            + &allowed.join(", "),
+                    ));
                 }
                 match def.name {
                     "loglevel" => self.loglevel = lv,
@@ -300,7 +409,11 @@ impl Config {
             "bind" => self.bind = v.split_whitespace().map(str::to_string).collect(),
             "dir" => self.dir = Some(PathBuf::from(v)),
             "requirepass" => {
-                self.requirepass = if v.is_empty() { None } else { Some(v.to_string()) }
+                self.requirepass = if v.is_empty() {
+                    None
+                } else {
+                    Some(v.to_string())
+                }
             }
             "save" => self.save = v.to_string(),
             other => unreachable!("string option {other} without a field"),
@@ -311,8 +424,11 @@ impl Config {
     fn set_output_limits(&mut self, v: &str) -> Result<(), SetError> {
         const NAME: &str = "client-output-buffer-limit";
         let words: Vec<&str> = v.split_whitespace().collect();
-        if words.is_empty() || words.len() % 4 != 0 {
-            return Err(invalid(NAME, "Wrong number of arguments in buffer limit configuration."));
+        if words.is_empty() || !words.len().is_multiple_of(4) {
+            return Err(invalid(
+                NAME,
+                "Wrong number of arguments in buffer limit configuration.",
+            ));
         }
         let mut next = self.clone();
         for chunk in words.chunks(4) {
@@ -320,14 +436,26 @@ impl Config {
             let soft = parse_memory(chunk[2]);
             let secs = chunk[3].parse::<u64>().ok();
             let (Some(hard), Some(soft), Some(soft_seconds)) = (hard, soft, secs) else {
-                return Err(invalid(NAME, "Error in hard, soft or soft_seconds setting in buffer limit configuration."));
+                return Err(invalid(
+                    NAME,
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+                ));
             };
-            let lim = OutputLimit { hard, soft, soft_seconds };
+            let lim = OutputLimit {
+                hard,
+                soft,
+                soft_seconds,
+            };
             match chunk[0].to_ascii_lowercase().as_str() {
                 "normal" => next.output_normal = lim,
                 "replica" | "slave" => next.output_replica = lim,
                 "pubsub" => next.output_pubsub = lim,
-                _ => return Err(invalid(NAME, "Invalid client class specified in buffer limit configuration.")),
+                _ => {
+                    return Err(invalid(
+                        NAME,
+                        "Invalid client class specified in buffer limit configuration.",
+                    ))
+                }
             }
         }
         *self = next;
@@ -343,7 +471,9 @@ impl Config {
             "port" => self.port.to_string(),
             "dir" => match &self.dir {
                 Some(d) => d.display().to_string(),
-                None => std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+                None => std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
             },
             "requirepass" => self.requirepass.clone().unwrap_or_default(),
             "maxclients" => self.maxclients.to_string(),
@@ -375,7 +505,11 @@ impl Config {
     pub fn get_matching(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
         OPTIONS
             .iter()
-            .filter(|o| patterns.iter().any(|p| glob_match_nocase(p, o.name.as_bytes())))
+            .filter(|o| {
+                patterns
+                    .iter()
+                    .any(|p| glob_match_nocase(p, o.name.as_bytes()))
+            })
             .map(|o| (o.name.to_string(), self.get(o.name)))
             .collect()
     }
@@ -390,12 +524,20 @@ impl Config {
                 continue;
             }
             if line.len() > MAX_CONFIG_LINE {
-                return Err(format!("line {}: longer than {MAX_CONFIG_LINE} bytes", i + 1));
+                return Err(format!(
+                    "line {}: longer than {MAX_CONFIG_LINE} bytes",
+                    i + 1
+                ));
             }
             let (name, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
             let value = unquote(value.trim());
-            self.set(name, &value, false)
-                .map_err(|e| format!("*** FATAL CONFIG FILE ERROR *** line {}: '{}': {e}", i + 1, line))?;
+            self.set(name, &value, false).map_err(|e| {
+                format!(
+                    "*** FATAL CONFIG FILE ERROR *** line {}: '{}': {e}",
+                    i + 1,
+                    line
+                )
+            })?;
         }
         Ok(())
     }
@@ -440,7 +582,10 @@ pub struct SharedConfig {
 
 impl SharedConfig {
     pub fn new(cfg: Config, file: Option<PathBuf>) -> Self {
-        SharedConfig { current: RwLock::new(Arc::new(cfg)), file }
+        SharedConfig {
+            current: RwLock::new(Arc::new(cfg)),
+            file,
+        }
     }
 
     /// A snapshot of the current config (cheap: one `Arc` clone).
@@ -514,11 +659,25 @@ mod tests {
     #[test]
     fn output_limits_parse_and_print() {
         let mut c = Config::default();
-        c.set("client-output-buffer-limit", "normal 1mb 512kb 10", true).unwrap();
-        assert_eq!(c.output_normal, OutputLimit { hard: 1 << 20, soft: 512 << 10, soft_seconds: 10 });
-        assert!(c.get("client-output-buffer-limit").starts_with("normal 1048576 524288 10 slave"));
-        assert!(c.set("client-output-buffer-limit", "normal 1mb", true).is_err());
-        assert!(c.set("client-output-buffer-limit", "bogus 1 1 1", true).is_err());
+        c.set("client-output-buffer-limit", "normal 1mb 512kb 10", true)
+            .unwrap();
+        assert_eq!(
+            c.output_normal,
+            OutputLimit {
+                hard: 1 << 20,
+                soft: 512 << 10,
+                soft_seconds: 10
+            }
+        );
+        assert!(c
+            .get("client-output-buffer-limit")
+            .starts_with("normal 1048576 524288 10 slave"));
+        assert!(c
+            .set("client-output-buffer-limit", "normal 1mb", true)
+            .is_err());
+        assert!(c
+            .set("client-output-buffer-limit", "bogus 1 1 1", true)
+            .is_err());
     }
 
     #[test]
@@ -531,17 +690,30 @@ mod tests {
         let mut again = Config::default();
         again.apply_file_text(&c.render()).unwrap();
         assert_eq!(again, c);
-        assert!(Config::default().apply_file_text("bogus 1\n").unwrap_err().contains("line 1"));
+        assert!(Config::default()
+            .apply_file_text("bogus 1\n")
+            .unwrap_err()
+            .contains("line 1"));
     }
 
     #[test]
     fn config_set_is_atomic_and_rejects_duplicates() {
         let s = SharedConfig::new(Config::default(), None);
-        let bad = vec![("hz".to_string(), "20".to_string()), ("maxclients".into(), "x".into())];
+        let bad = vec![
+            ("hz".to_string(), "20".to_string()),
+            ("maxclients".into(), "x".into()),
+        ];
         assert!(s.set_many(&bad).is_err());
         assert_eq!(s.get().hz, 10);
-        let dup = vec![("hz".to_string(), "20".to_string()), ("HZ".into(), "30".into())];
-        assert!(s.set_many(&dup).unwrap_err().config_set_reply().contains("duplicate parameter"));
+        let dup = vec![
+            ("hz".to_string(), "20".to_string()),
+            ("HZ".into(), "30".into()),
+        ];
+        assert!(s
+            .set_many(&dup)
+            .unwrap_err()
+            .config_set_reply()
+            .contains("duplicate parameter"));
         s.set_many(&[("hz".into(), "20".into())]).unwrap();
         assert_eq!(s.get().hz, 20);
     }

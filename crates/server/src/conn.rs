@@ -249,13 +249,21 @@ impl<E: Engine> Conn<E> {
         let mut start = 0;
         while start < cmds.len() {
             replies.clear();
-            let end = self.server.engine.execute_batch(self.sess.id, &cmds[start..], &mut replies).await;
+            let end = self
+                .server
+                .engine
+                .execute_batch(self.sess.id, &cmds[start..], &mut replies)
+                .await;
             for r in replies.drain(..) {
                 self.emit(&r);
             }
             match end {
                 BatchEnd::Done => break,
-                BatchEnd::Blocked { index, wait, timeout_ms } => {
+                BatchEnd::Blocked {
+                    index,
+                    wait,
+                    timeout_ms,
+                } => {
                     let argv = &cmds[start + index].argv;
                     match self.wait_blocked(wait, timeout_ms, argv).await? {
                         Some(r) => self.emit(&r),
@@ -353,7 +361,10 @@ impl<E: Engine> Conn<E> {
                 Ok(r) => r?,
                 Err(_) => {
                     Stats::add(&self.server.stats.output_limit_disconnects, 1);
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "output buffer over soft limit"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "output buffer over soft limit",
+                    ));
                 }
             }
         } else {

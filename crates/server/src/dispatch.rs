@@ -28,17 +28,25 @@ fn allowed_unauthenticated(name: &str) -> bool {
 
 /// Commands executed immediately even inside MULTI.
 fn runs_inside_multi(name: &str) -> bool {
-    matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+    matches!(
+        name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
 }
 
 pub fn wrong_arity(fullname: &str) -> Reply {
-    Reply::error(format!("ERR wrong number of arguments for '{fullname}' command"))
+    Reply::error(format!(
+        "ERR wrong number of arguments for '{fullname}' command"
+    ))
 }
 
 pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
     Reply::error(format!(
         "ERR unknown subcommand '{}'. Try {} HELP.",
-        String::from_utf8_lossy(sub).chars().take(128).collect::<String>(),
+        String::from_utf8_lossy(sub)
+            .chars()
+            .take(128)
+            .collect::<String>(),
         cmd.to_ascii_uppercase()
     ))
 }
@@ -54,7 +62,11 @@ pub fn not_an_integer() -> Reply {
 /// Parses an integer argument as Redis's `string2ll` does.
 pub fn parse_i64(b: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(b).ok()?;
-    if s.is_empty() || s.starts_with('+') || (s.len() > 1 && s.starts_with('0')) || s.starts_with("-0") {
+    if s.is_empty()
+        || s.starts_with('+')
+        || (s.len() > 1 && s.starts_with('0'))
+        || s.starts_with("-0")
+    {
         return None;
     }
     s.parse().ok()
@@ -84,7 +96,9 @@ impl<E: Engine> Conn<E> {
         };
         let name = ks::top_name(spec);
         if !self.sess.authed && !allowed_unauthenticated(name) {
-            return self.reject(Reply::error("NOAUTH Authentication required.")).await;
+            return self
+                .reject(Reply::error("NOAUTH Authentication required."))
+                .await;
         }
         self.current_cmd = spec.name;
         if self.sess.multi.is_some() && !runs_inside_multi(name) {
@@ -157,7 +171,9 @@ impl<E: Engine> Conn<E> {
             "dbsize" => Reply::Int(self.server.engine.stats().keys as i64),
             // Commands the keyspace marks server-level but slotraft does not
             // implement yet: say so honestly rather than pretend.
-            other => Reply::error(format!("ERR command '{other}' is not supported by slotraft")),
+            other => Reply::error(format!(
+                "ERR command '{other}' is not supported by slotraft"
+            )),
         }
     }
 
@@ -221,10 +237,18 @@ impl<E: Engine> Conn<E> {
         }
         let server_side: Vec<bool> = queued
             .iter()
-            .map(|a| ks::resolve(a).map(ks::is_server).expect("validated when queued"))
+            .map(|a| {
+                ks::resolve(a)
+                    .map(ks::is_server)
+                    .expect("validated when queued")
+            })
             .collect();
-        let data: Vec<Argv> =
-            queued.iter().zip(&server_side).filter(|(_, s)| !**s).map(|(a, _)| a.clone()).collect();
+        let data: Vec<Argv> = queued
+            .iter()
+            .zip(&server_side)
+            .filter(|(_, s)| !**s)
+            .map(|(a, _)| a.clone())
+            .collect();
         let data_replies = if data.is_empty() && watched.is_empty() {
             Reply::Array(Vec::new())
         } else {
@@ -297,7 +321,9 @@ impl<E: Engine> Conn<E> {
                 Some(2) => proto = Protocol::Resp2,
                 Some(3) => proto = Protocol::Resp3,
                 Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
-                None => return Reply::error("ERR Protocol version is not an integer or out of range"),
+                None => {
+                    return Reply::error("ERR Protocol version is not an integer or out of range")
+                }
             }
         }
         let mut auth: Option<(&Bytes, &Bytes)> = None;
@@ -324,7 +350,9 @@ impl<E: Engine> Conn<E> {
         }
         if let Some((u, p)) = auth {
             if !self.check_password(u, p) {
-                return Reply::error("WRONGPASS invalid username-password pair or user is disabled.");
+                return Reply::error(
+                    "WRONGPASS invalid username-password pair or user is disabled.",
+                );
             }
             self.sess.authed = true;
         }
@@ -342,7 +370,10 @@ impl<E: Engine> Conn<E> {
         Reply::Map(vec![
             (s("server"), s("redis")),
             (s("version"), s(REDIS_COMPAT_VERSION)),
-            (s("proto"), Reply::Int(if proto == Protocol::Resp3 { 3 } else { 2 })),
+            (
+                s("proto"),
+                Reply::Int(if proto == Protocol::Resp3 { 3 } else { 2 }),
+            ),
             (s("id"), Reply::Int(self.sess.id as i64)),
             (s("mode"), s("standalone")),
             (s("role"), s("master")),
@@ -359,15 +390,25 @@ impl<E: Engine> Conn<E> {
                 }
                 let pats: Vec<&[u8]> = argv[2..].iter().map(|b| b.as_ref()).collect();
                 let pairs = self.server.config.get().get_matching(&pats);
-                Reply::Map(pairs.into_iter().map(|(k, v)| (Reply::bulk(k), Reply::bulk(v))).collect())
+                Reply::Map(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (Reply::bulk(k), Reply::bulk(v)))
+                        .collect(),
+                )
             }
             "set" => {
-                if argv.len() < 4 || argv.len() % 2 != 0 {
+                if argv.len() < 4 || !argv.len().is_multiple_of(2) {
                     return wrong_arity("config|set");
                 }
                 let pairs: Vec<(String, String)> = argv[2..]
                     .chunks(2)
-                    .map(|kv| (String::from_utf8_lossy(&kv[0]).into_owned(), String::from_utf8_lossy(&kv[1]).into_owned()))
+                    .map(|kv| {
+                        (
+                            String::from_utf8_lossy(&kv[0]).into_owned(),
+                            String::from_utf8_lossy(&kv[1]).into_owned(),
+                        )
+                    })
                     .collect();
                 match self.server.config.set_many(&pairs) {
                     Ok(()) => {
@@ -413,7 +454,9 @@ pub fn help(lines: &[&'static str]) -> Reply {
 }
 
 fn cmd_time() -> Reply {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     Reply::Array(vec![
         Reply::bulk(now.as_secs().to_string()),
         Reply::bulk(now.subsec_micros().to_string()),

@@ -46,7 +46,11 @@ pub enum BatchEnd {
     /// Command `index` blocked: its client is parked; the replies of the
     /// commands before it were pushed; the rest did not run. `timeout_ms`
     /// None waits forever.
-    Blocked { index: usize, wait: oneshot::Receiver<Reply>, timeout_ms: Option<u64> },
+    Blocked {
+        index: usize,
+        wait: oneshot::Receiver<Reply>,
+        timeout_ms: Option<u64>,
+    },
 }
 
 /// Counters the INFO command reports about the data.
@@ -71,7 +75,11 @@ pub trait Engine: Send + Sync + 'static {
 
     /// EXEC: runs the queued commands atomically unless a watched key's
     /// version changed (then `NullArray`).
-    fn exec_multi(&self, cmds: &[Argv], watched: &[(Bytes, u64)]) -> impl Future<Output = Reply> + Send;
+    fn exec_multi(
+        &self,
+        cmds: &[Argv],
+        watched: &[(Bytes, u64)],
+    ) -> impl Future<Output = Reply> + Send;
 
     /// WATCH: the current version of each key.
     fn watch_versions(&self, keys: &[Bytes]) -> Vec<u64>;
@@ -101,12 +109,18 @@ pub struct CtxSource {
 
 impl CtxSource {
     pub fn new(seed: u64) -> Self {
-        CtxSource { last_now_ms: 0, rng: seed }
+        CtxSource {
+            last_now_ms: 0,
+            rng: seed,
+        }
     }
 
     /// Wall-clock milliseconds, clamped to be monotonic.
     pub fn now_ms(&mut self) -> u64 {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         self.last_now_ms = self.last_now_ms.max(wall);
         self.last_now_ms
     }
@@ -121,7 +135,11 @@ impl CtxSource {
     }
 
     pub fn ctx(&mut self, now_ms: u64, may_block: bool) -> ExecCtx {
-        ExecCtx { now_ms, seed: self.next_seed(), may_block }
+        ExecCtx {
+            now_ms,
+            seed: self.next_seed(),
+            may_block,
+        }
     }
 }
 
@@ -146,14 +164,19 @@ impl State {
     /// in FIFO order re-execute their command; served ones get the reply.
     fn serve_ready(&mut self, now_ms: u64) {
         for round in 0.. {
-            assert!(round < MAX_SERVE_ROUNDS, "serving blocked clients did not converge");
+            assert!(
+                round < MAX_SERVE_ROUNDS,
+                "serving blocked clients did not converge"
+            );
             let ready = self.ks.take_ready_keys();
             if ready.is_empty() || self.blocked.is_empty() {
                 return;
             }
             for key in ready {
                 for client in self.blocked.waiting_on(&key) {
-                    let Some(argv) = self.blocked.argv_of(client).cloned() else { continue };
+                    let Some(argv) = self.blocked.argv_of(client).cloned() else {
+                        continue;
+                    };
                     let ctx = self.ctx.ctx(now_ms, true);
                     if let Outcome::Reply(r) = self.ks.execute(&argv, &ctx) {
                         self.blocked.serve(client, r);
@@ -201,7 +224,11 @@ impl LocalEngine {
                         out.push(Reply::error("ERR too many blocked clients"));
                         continue;
                     };
-                    return BatchEnd::Blocked { index, wait, timeout_ms: spec.timeout_ms };
+                    return BatchEnd::Blocked {
+                        index,
+                        wait,
+                        timeout_ms: spec.timeout_ms,
+                    };
                 }
             }
         }
@@ -234,7 +261,9 @@ impl Engine for LocalEngine {
 
     fn unblock_with(&self, client: u64, error: bool) -> bool {
         let mut st = self.state.lock();
-        let Some(argv) = st.blocked.argv_of(client) else { return false };
+        let Some(argv) = st.blocked.argv_of(client) else {
+            return false;
+        };
         let reply = if error {
             Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
         } else {
@@ -277,7 +306,10 @@ mod tests {
     use super::*;
 
     fn argv(words: &[&str]) -> Argv {
-        words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect()
+        words
+            .iter()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect()
     }
 
     fn cmd(words: &[&str]) -> Cmd {
@@ -304,7 +336,15 @@ mod tests {
     #[test]
     fn batch_runs_in_order() {
         let e = LocalEngine::new(Keyspace::new(), 7);
-        let (out, end) = run(&e, 1, &[cmd(&["set", "a", "1"]), cmd(&["incr", "a"]), cmd(&["get", "a"])]);
+        let (out, end) = run(
+            &e,
+            1,
+            &[
+                cmd(&["set", "a", "1"]),
+                cmd(&["incr", "a"]),
+                cmd(&["get", "a"]),
+            ],
+        );
         assert!(matches!(end, BatchEnd::Done));
         assert_eq!(out, vec![Reply::OK, Reply::Int(2), Reply::bulk("2")]);
     }
@@ -312,15 +352,35 @@ mod tests {
     #[test]
     fn blocked_client_is_served_fifo_by_a_later_push() {
         let e = LocalEngine::new(Keyspace::new(), 7);
-        let (out, end) = run(&e, 1, &[cmd(&["set", "x", "1"]), cmd(&["blpop", "l", "0"]), cmd(&["get", "x"])]);
+        let (out, end) = run(
+            &e,
+            1,
+            &[
+                cmd(&["set", "x", "1"]),
+                cmd(&["blpop", "l", "0"]),
+                cmd(&["get", "x"]),
+            ],
+        );
         assert_eq!(out, vec![Reply::OK]);
-        let BatchEnd::Blocked { index: 1, wait: mut w1, .. } = end else { panic!("not blocked") };
+        let BatchEnd::Blocked {
+            index: 1,
+            wait: mut w1,
+            ..
+        } = end
+        else {
+            panic!("not blocked")
+        };
         let (_, end2) = run(&e, 2, &[cmd(&["blpop", "l", "0"])]);
-        let BatchEnd::Blocked { wait: mut w2, .. } = end2 else { panic!("not blocked") };
+        let BatchEnd::Blocked { wait: mut w2, .. } = end2 else {
+            panic!("not blocked")
+        };
         assert_eq!(e.stats().blocked_clients, 2);
         let (out, _) = run(&e, 3, &[cmd(&["rpush", "l", "a"])]);
         assert_eq!(out, vec![Reply::Int(1)]);
-        assert_eq!(w1.try_recv().unwrap(), Reply::Array(vec![Reply::bulk("l"), Reply::bulk("a")]));
+        assert_eq!(
+            w1.try_recv().unwrap(),
+            Reply::Array(vec![Reply::bulk("l"), Reply::bulk("a")])
+        );
         assert!(w2.try_recv().is_err(), "second waiter must still wait");
         assert!(e.unblock(2));
         assert!(!e.unblock(2));
@@ -333,7 +393,9 @@ mod tests {
         // the element and the pipelined LPOP sees an empty list.
         let e = LocalEngine::new(Keyspace::new(), 7);
         let (_, end) = run(&e, 1, &[cmd(&["blpop", "q", "0"])]);
-        let BatchEnd::Blocked { mut wait, .. } = end else { panic!() };
+        let BatchEnd::Blocked { mut wait, .. } = end else {
+            panic!()
+        };
         let (out, _) = run(&e, 2, &[cmd(&["rpush", "q", "v"]), cmd(&["lpop", "q"])]);
         assert_eq!(out, vec![Reply::Int(1), Reply::Null]);
         assert!(wait.try_recv().is_ok());

@@ -76,7 +76,10 @@ fn class_match(pattern: &[u8], start: usize, c: u8) -> Option<(bool, usize)> {
             matched |= pattern[i + 1].to_ascii_lowercase() == c;
             i += 2;
         } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' && pattern[i + 2] != b']' {
-            let (mut lo, mut hi) = (pattern[i].to_ascii_lowercase(), pattern[i + 2].to_ascii_lowercase());
+            let (mut lo, mut hi) = (
+                pattern[i].to_ascii_lowercase(),
+                pattern[i + 2].to_ascii_lowercase(),
+            );
             if lo > hi {
                 std::mem::swap(&mut lo, &mut hi);
             }

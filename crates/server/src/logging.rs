@@ -39,7 +39,12 @@ pub fn init(level: &str) {
     let (layer, handle) = reload::Layer::new(make_filter(level));
     let ok = tracing_subscriber::registry()
         .with(layer)
-        .with(fmt::layer().with_writer(std::io::stderr).with_target(false).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())))
+        .with(
+            fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
         .try_init()
         .is_ok();
     if ok {

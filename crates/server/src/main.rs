@@ -18,9 +18,9 @@ mod dispatch;
 mod engine;
 mod expire;
 mod glob;
+mod ks;
 mod logging;
 mod persist;
-mod ks;
 mod server;
 
 use std::process::ExitCode;
@@ -62,7 +62,8 @@ fn build_config(args: &ServerArgs) -> Result<Config, String> {
         cfg.apply_file_text(&text)?;
     }
     for (name, value) in args.overrides() {
-        cfg.set(name, &value, false).map_err(|e| format!("--{name}: {e}"))?;
+        cfg.set(name, &value, false)
+            .map_err(|e| format!("--{name}: {e}"))?;
     }
     Ok(cfg)
 }
@@ -96,14 +97,21 @@ fn run_server(args: ServerArgs) -> ExitCode {
 /// work-stealing pool of that many threads.
 fn runtime(threads: u64) -> std::io::Result<tokio::runtime::Runtime> {
     if threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(threads as usize).enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads as usize)
+            .enable_all()
+            .build()
     }
 }
 
 fn run_id() -> String {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let mut x = t.as_nanos() as u64 ^ ((std::process::id() as u64) << 32);
     let mut s = String::with_capacity(40);
     for _ in 0..40 {
@@ -116,14 +124,20 @@ fn run_id() -> String {
 }
 
 fn node_seed() -> u64 {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     t.as_nanos() as u64 ^ (std::process::id() as u64).rotate_left(17)
 }
 
 async fn serve(cfg: Config, file: Option<std::path::PathBuf>) -> std::io::Result<()> {
     let shared = SharedConfig::new(cfg, file);
     let listeners = server::bind_all(&shared).await?;
-    let port = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(0);
+    let port = listeners
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port())
+        .unwrap_or(0);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let dir = shared.get().dir.clone();
     let loaded = match &dir {
@@ -157,7 +171,9 @@ async fn serve(cfg: Config, file: Option<std::path::PathBuf>) -> std::io::Result
     let _ = shutdown_tx.send(true);
     server::drain(&server).await;
     if let Some(d) = &dir {
-        let saved = server.engine.with_keyspace(|ks| persist::save(d, ks).map(|()| ks.len()));
+        let saved = server
+            .engine
+            .with_keyspace(|ks| persist::save(d, ks).map(|()| ks.len()));
         match saved {
             Ok(keys) => info!(keys, path = %persist::snapshot_path(d).display(), "snapshot saved"),
             Err(e) => error!(error = %e, "saving the snapshot failed"),

@@ -65,13 +65,23 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         assert!(load(&dir).unwrap().is_none());
         let mut ks = Keyspace::new();
-        let argv: Vec<Bytes> = ["set", "k", "v"].iter().map(|s| Bytes::from_static(s.as_bytes())).collect();
-        let ctx = ExecCtx { now_ms: 1, seed: 1, may_block: false };
+        let argv: Vec<Bytes> = ["set", "k", "v"]
+            .iter()
+            .map(|s| Bytes::from_static(s.as_bytes()))
+            .collect();
+        let ctx = ExecCtx {
+            now_ms: 1,
+            seed: 1,
+            may_block: false,
+        };
         let _ = ks.execute(&argv, &ctx);
         save(&dir, &ks).unwrap();
         let back = load(&dir).unwrap().expect("snapshot present");
         assert_eq!(back.len(), 1);
-        let get: Vec<Bytes> = ["get", "k"].iter().map(|s| Bytes::from_static(s.as_bytes())).collect();
+        let get: Vec<Bytes> = ["get", "k"]
+            .iter()
+            .map(|s| Bytes::from_static(s.as_bytes()))
+            .collect();
         assert_eq!(back.execute_read(&get, 2), slotraft_resp::Reply::bulk("v"));
         fs::remove_dir_all(&dir).unwrap();
     }

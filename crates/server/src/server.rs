@@ -83,9 +83,9 @@ pub async fn bind_all(cfg: &SharedConfig) -> std::io::Result<Vec<TcpListener>> {
     let mut out = Vec::new();
     for addr in &c.bind {
         let sa = format!("{addr}:{}", c.port);
-        let l = TcpListener::bind(&sa).await.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("could not bind {sa}: {e}"))
-        })?;
+        let l = TcpListener::bind(&sa)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("could not bind {sa}: {e}")))?;
         out.push(l);
     }
     Ok(out)
@@ -118,7 +118,9 @@ fn on_accept<E: Engine>(server: &Arc<Server<E>>, sock: TcpStream, addr: SocketAd
         tokio::spawn(async move {
             use tokio::io::AsyncWriteExt;
             let mut sock = sock;
-            let _ = sock.write_all(b"-ERR max number of clients reached\r\n").await;
+            let _ = sock
+                .write_all(b"-ERR max number of clients reached\r\n")
+                .await;
             drop(server);
         });
         return;
