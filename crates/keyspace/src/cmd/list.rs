@@ -247,10 +247,11 @@ fn resolve_index(i: i64, len: usize) -> Option<usize> {
 }
 
 fn lindex(db: &Db, argv: &[Bytes], now: u64) -> CmdResult {
-    let idx = int(&argv[2])?;
+    // Redis looks the key up before parsing the index.
     let Some(list) = db.get_typed::<List>(&argv[1], now)? else {
         return Ok(Reply::Null);
     };
+    let idx = int(&argv[2])?;
     Ok(resolve_index(idx, list.len())
         .and_then(|i| list.get(i))
         .map_or(Reply::Null, bulk))
@@ -344,10 +345,11 @@ fn lpos(db: &Db, argv: &[Bytes], now: u64) -> CmdResult {
 // ----- in-place edits -----
 
 fn lset(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
-    let idx = int(&argv[2])?;
+    // Redis looks the key up before parsing the index.
     let Some(mut list) = db.get_mut::<List>(&argv[1], ctx.now_ms)? else {
         return Err(err(args::ERR_NO_SUCH_KEY));
     };
+    let idx = int(&argv[2])?;
     match resolve_index(idx, list.len()) {
         Some(i) => {
             list.set(i, &argv[3]);

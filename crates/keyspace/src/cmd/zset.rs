@@ -450,7 +450,9 @@ fn parse_range(
     }
     let kind = kind.unwrap_or(Kind::Rank);
     let rev = rev.unwrap_or(false);
-    if limit.is_some() && kind == Kind::Rank {
+    // Redis's check is `count != -1`: `LIMIT n -1` passes with a rank
+    // range (and is then ignored).
+    if limit.is_some_and(|(_, count)| count != -1) && kind == Kind::Rank {
         return Err(err(
             "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
         ));
@@ -606,13 +608,12 @@ fn zpop(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx, max: bool) -> CmdResult {
             Some(c.ok_or_else(|| err(ERR_POSITIVE))? as usize)
         }
     };
-    // Redis answers a zero count before looking at the key.
-    if count == Some(0) {
-        return Ok(Reply::Array(Vec::new()));
-    }
     let Some(mut z) = db.get_mut::<ZSet>(&argv[1], ctx.now_ms)? else {
         return Ok(Reply::Array(Vec::new()));
     };
+    if count == Some(0) {
+        return Ok(Reply::Array(Vec::new()));
+    }
     let popped = pop_n(&mut z, max, count.unwrap_or(1));
     Ok(scored(owned_refs(&popped), true))
 }
