@@ -74,6 +74,9 @@ pub const FLAPPY_SEEDS_PER_MILLE: u64 = 400;
 pub const FLAPPY_CRASH_PER_MILLE: u64 = 400;
 /// ... that many ms after it won.
 pub const FLAPPY_DELAY_MS: (u64, u64) = (0, 30);
+/// In that mode, chance (per mille) that a leader is crashed right after
+/// its commit index advances.
+pub const FLAPPY_COMMIT_CRASH_PER_MILLE: u64 = 50;
 /// ... and restarted that many ms after the crash.
 pub const FLAPPY_RESTART_MS: (u64, u64) = (20, 300);
 /// Client think time between operations.
@@ -694,6 +697,23 @@ impl Cluster {
         self.last_leader_commit[i] = commit;
         if role == Role::Leader && advanced && commit_term.is_some_and(|t| t != term) {
             self.report.old_term_commits += 1;
+            self.log(|| {
+                format!(
+                    "leader {} of term {term} committed old-term index {commit} (term {commit_term:?})",
+                    i + 1
+                )
+            });
+        }
+        if role == Role::Leader
+            && advanced
+            && self.flappy_leaders
+            && !self.probe_active
+            && self.rng_fault.chance(FLAPPY_COMMIT_CRASH_PER_MILLE)
+        {
+            // Adversarial timing: crash a leader right after its commit
+            // index moved, before its next `Ready` (the next appends) is
+            // necessarily out.
+            self.leader_crashes.push((self.now, i, term));
         }
         if self.cfg.check_commit_rule
             && role == Role::Leader
