@@ -23,6 +23,8 @@
 
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod group;
 pub mod record;
 mod recovery;

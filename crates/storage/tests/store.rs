@@ -207,13 +207,11 @@ fn segments_roll_and_are_reclaimed_after_compaction() {
     let v = SimVfs::new();
     let s = open(&v, small());
     let g = GroupId(1);
-    let mut t = None;
     for i in 1..=60 {
-        t = Some(
-            s.append(g, vec![e(i, 1, "0123456789012345678901234567890123456789")])
-                .unwrap(),
-        );
-        s.wait(t.unwrap()).unwrap();
+        let t = s
+            .append(g, vec![e(i, 1, "0123456789012345678901234567890123456789")])
+            .unwrap();
+        s.wait(t).unwrap();
     }
     let segs = |v: &SimVfs| {
         v.list()
