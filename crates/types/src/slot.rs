@@ -130,7 +130,10 @@ mod tests {
     #[test]
     fn hash_tags() {
         assert_eq!(key_hash_tag(b"{user1000}.following"), b"user1000");
-        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"{user1000}.followers"));
+        assert_eq!(
+            key_slot(b"{user1000}.following"),
+            key_slot(b"{user1000}.followers")
+        );
         // Empty tag: the whole key is hashed.
         assert_eq!(key_hash_tag(b"foo{}{bar}"), b"foo{}{bar}");
         // Only the first `{` counts.
