@@ -263,6 +263,9 @@ pub struct Cluster {
     /// The liveness probe client (index `CLIENTS`) is active only after heal.
     probe_active: bool,
     probe_done: bool,
+    /// After the probe write: final reads of these keys still to do (so a
+    /// lost acknowledged write is seen even if no client read it later).
+    final_reads_left: usize,
     history: Vec<HistOp>,
     /// Every (client, request) write applied by some node.
     applied_requests: HashSet<(u64, u64)>,
@@ -380,6 +383,7 @@ impl Cluster {
             clients,
             probe_active: false,
             probe_done: false,
+            final_reads_left: KEYS.len(),
             history: Vec::new(),
             applied_requests: HashSet::new(),
             hclock: 0,
@@ -910,9 +914,11 @@ impl Cluster {
         self.report.ops_ok += 1;
         self.clients[c].next_at = self.think();
         self.trace(&[7, self.now, c as u64, p.request]);
-        if c == CLIENTS {
+        if c == CLIENTS && !self.probe_done {
             self.probe_done = true;
             self.log(|| format!("liveness probe committed (client request {})", p.request));
+        } else if c == CLIENTS {
+            self.final_reads_left = self.final_reads_left.saturating_sub(1);
         }
     }
 
@@ -984,7 +990,7 @@ impl Cluster {
         let probe = c == CLIENTS;
         if self.clients[c].pending.is_some()
             || self.clients[c].next_at > self.now
-            || (probe && (!self.probe_active || self.probe_done))
+            || (probe && (!self.probe_active || self.final_reads_left == 0))
             || (!probe && self.probe_active)
         {
             return;
@@ -1008,14 +1014,20 @@ impl Cluster {
         }
         self.clients[c].request += 1;
         let (id, request) = (self.clients[c].id, self.clients[c].request);
-        let key = if probe {
+        let key = if probe && !self.probe_done {
             b"probe".to_vec()
+        } else if probe {
+            KEYS[KEYS.len() - self.final_reads_left].as_bytes().to_vec()
         } else {
             KEYS[self.rng_client.below(KEYS.len() as u64) as usize]
                 .as_bytes()
                 .to_vec()
         };
-        let roll = if probe { 0 } else { self.rng_client.below(10) };
+        let roll = match (probe, self.probe_done) {
+            (true, false) => 0, // the liveness probe: a put
+            (true, true) => 9,  // the final reads
+            _ => self.rng_client.below(10),
+        };
         self.trace(&[9, self.now, c as u64, node as u64, roll]);
         if roll < 6 {
             let append = roll >= 3;
@@ -1350,6 +1362,12 @@ impl Cluster {
             self.probe_active = true;
             let deadline = self.now + LIVENESS_BOUND_MS;
             while !self.probe_done && self.now < deadline && self.violation.is_none() {
+                self.step_ms(false);
+                self.now += 1;
+            }
+            // Best effort (bounded by the same deadline): read every key once
+            // more through the leader.
+            while self.final_reads_left > 0 && self.now < deadline && self.violation.is_none() {
                 self.step_ms(false);
                 self.now += 1;
             }
