@@ -252,7 +252,9 @@ impl<S: Storage> Raft<S> {
         self.election_elapsed += 1;
         if self.election_elapsed >= self.cfg.election_tick {
             self.election_elapsed = 0;
-            if self.cfg.check_quorum {
+            // A removed leader keeps going until it has handed over (see
+            // `is_removed_leader`); otherwise CheckQuorum applies.
+            if self.cfg.check_quorum && !self.is_removed_leader() {
                 if !self.prs.quorum_active(self.id) {
                     let term = self.term;
                     self.become_follower(term, None);
@@ -766,6 +768,9 @@ impl<S: Storage> Raft<S> {
         if self.lead_transferee == Some(from) && matched == last {
             self.send(from, self.term, MessageBody::TimeoutNow);
         }
+        if self.is_removed_leader() {
+            self.maybe_hand_off();
+        }
     }
 
     fn bcast_heartbeat(&mut self) {
@@ -881,8 +886,10 @@ impl<S: Storage> Raft<S> {
         if pr.state != ProgressState::Snapshot || pr.pending_snapshot != snapshot_index {
             return;
         }
-        if next > pr.snapshot_offset || (next == 0 && pr.snapshot_offset != 0) {
-            // Progress (or the follower lost its buffer and restarts at 0).
+        // The follower is authoritative about what it holds (it may also
+        // have restarted and lost its buffer). Equal offsets are duplicates:
+        // ignoring them keeps at most one chunk chain alive.
+        if next != pr.snapshot_offset {
             pr.snapshot_offset = next;
             self.send_snapshot_chunk(from);
         }
@@ -899,7 +906,11 @@ impl<S: Storage> Raft<S> {
         else {
             return;
         };
-        if offset == 0 && total_len <= MAX_SNAPSHOT_BYTES {
+        let same_in_progress = self
+            .snap_rx
+            .as_ref()
+            .is_some_and(|rx| rx.meta == meta && rx.total_len == total_len);
+        if offset == 0 && total_len <= MAX_SNAPSHOT_BYTES && !same_in_progress {
             self.snap_rx = Some(SnapshotAssembly {
                 meta: meta.clone(),
                 total_len,
@@ -1155,10 +1166,6 @@ impl<S: Storage> Raft<S> {
     }
 
     fn after_leader_conf_change(&mut self) {
-        if !self.prs.is_voter(self.id) {
-            self.step_down_removed();
-            return;
-        }
         if let Some(t) = self.lead_transferee {
             if !self.prs.is_voter(t) {
                 self.lead_transferee = None;
@@ -1166,24 +1173,36 @@ impl<S: Storage> Raft<S> {
         }
         self.maybe_commit();
         self.need_bcast = true;
+        if self.is_removed_leader() {
+            self.maybe_hand_off();
+        }
     }
 
-    /// A leader applied a configuration without itself: hand over to the
-    /// most caught-up voter (TimeoutNow) and step down.
-    fn step_down_removed(&mut self) {
+    /// A leader that applied a configuration without itself as a voter.
+    /// It accepts no proposals (`check_can_propose`), keeps replicating so the
+    /// voters learn every entry and the commit index (a voter still in the
+    /// joint configuration may otherwise need the removed node's vote, which
+    /// a longer log there would deny forever), and hands over with
+    /// TimeoutNow as soon as a voter has its whole log.
+    fn is_removed_leader(&self) -> bool {
+        self.role == Role::Leader && !self.prs.is_voter(self.id)
+    }
+
+    fn maybe_hand_off(&mut self) {
         let last = self.log.last_index();
-        let best = self
+        let caught_up = self
             .prs
             .voters
             .ids()
             .into_iter()
             .filter(|&id| id != self.id)
             .find(|id| self.prs.progress.get(id).is_some_and(|p| p.matched == last));
-        if let Some(to) = best {
+        if let Some(to) = caught_up {
+            self.flush();
             self.send(to, self.term, MessageBody::TimeoutNow);
+            let term = self.term;
+            self.become_follower(term, None);
         }
-        let term = self.term;
-        self.become_follower(term, None);
     }
 
     fn install_conf_state(&mut self, cs: &ConfState) {
