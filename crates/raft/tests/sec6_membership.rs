@@ -186,6 +186,43 @@ fn removed_leader_steps_down_and_group_continues() {
 }
 
 #[test]
+fn removed_leader_hands_off_without_waiting_for_an_election_timeout() {
+    let mut net = Network::new(3, |_| {});
+    elect(&mut net, 1);
+    let term = net.node(1).raw.term();
+    let c = ConfChange::single(ConfChangeSingle::RemoveNode(NodeId(1)));
+    net.raw(1).propose_conf_change(c).unwrap();
+    assert_eq!(net.raw(1).role(), Role::Leader);
+    net.deliver_all(); // no ticks: only the TimeoutNow hand-off can elect
+    let l = net.leader().expect("new leader via TimeoutNow");
+    assert!([2, 3].contains(&l));
+    assert_eq!(net.node(l).raw.term(), term.next());
+    assert_eq!(net.node(1).raw.role(), Role::Follower);
+    assert!(net.raw(1).propose(data("x")).is_err());
+}
+
+#[test]
+fn removed_leader_accepts_no_proposals_but_keeps_replicating() {
+    let mut net = Network::new(3, |_| {});
+    elect(&mut net, 1);
+    // Voters do not ack: the removal commits only once they do.
+    let c = ConfChange::single(ConfChangeSingle::RemoveNode(NodeId(1)));
+    net.raw(1).propose_conf_change(c).unwrap();
+    net.raw(1).propose(data("tail")).unwrap(); // still a member: accepted
+    net.filter = Some(Box::new(|m| m.body.kind_name() != "TimeoutNow"));
+    net.deliver_all();
+    // Removal applied, TimeoutNow lost: 1 stepped down after handing off,
+    // and the voters hold its whole log (including "tail").
+    assert_eq!(net.node(2).raw.last_index(), net.node(1).raw.last_index());
+    net.filter = None;
+    net.tick(40);
+    let l = net.leader().expect("voters elect a leader");
+    assert!([2, 3].contains(&l));
+    net.tick(1);
+    assert_eq!(net.applied_data(2), vec!["tail"]);
+}
+
+#[test]
 fn one_conf_change_at_a_time_and_leave_only_when_joint() {
     let mut net = Network::new(3, |_| {});
     elect(&mut net, 1);

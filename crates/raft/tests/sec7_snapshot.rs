@@ -140,3 +140,56 @@ fn snapshot_carries_membership() {
     assert_eq!(cs.learners, vec![NodeId(4)]);
     assert_eq!(cs.voters.len(), 3);
 }
+
+#[test]
+fn duplicate_first_chunk_mid_transfer_does_not_stall() {
+    let (mut net, snap) = lagging_follower(64);
+    net.raw(1).tick(); // heartbeat -> response -> snapshot starts
+    let mut replayed = false;
+    for _ in 0..400 {
+        // One network hop at a time, so the transfer is really in progress.
+        net.deliver_only(|_| true);
+        let chunks = net
+            .sent
+            .iter()
+            .filter(|m| m.body.kind_name() == "Snapshot")
+            .count();
+        if chunks == 4 && !replayed {
+            // A delayed duplicate of the first chunk arrives mid-transfer.
+            let first = net
+                .sent
+                .iter()
+                .find(|m| m.body.kind_name() == "Snapshot")
+                .cloned()
+                .unwrap();
+            net.queue.push_back(first);
+            replayed = true;
+        }
+        if net.queue.is_empty() {
+            net.tick(1);
+        }
+        if net
+            .node(3)
+            .store
+            .snapshot(LogIndex::ZERO)
+            .unwrap()
+            .meta
+            .index
+            == snap
+        {
+            break;
+        }
+    }
+    assert!(replayed);
+    assert_eq!(
+        net.node(3)
+            .store
+            .snapshot(LogIndex::ZERO)
+            .unwrap()
+            .meta
+            .index,
+        snap
+    );
+    net.tick(3);
+    assert_eq!(net.node(3).raw.last_index(), net.node(1).raw.last_index());
+}
