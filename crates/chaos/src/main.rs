@@ -4,7 +4,7 @@
 //! slotraft-chaos run --target chaos/redis-cluster.toml [--time 60] [--clients 3]
 //!     [--max-ops 2000000] [--workloads all|register,list-append,counter,bank]
 //!     [--faults all|none|partition|process|kill,pause,...] [--interval 4] [--hold 6]
-//!     [--store store] [--seed 1]
+//!     [--store store] [--seed 1] [--rate 2000 ops/s, 0 = unlimited]
 //! slotraft-chaos check store/<run>      re-check a saved history offline
 //! slotraft-chaos heal                   delete the nftables table (emergency)
 //! ```
@@ -35,6 +35,7 @@ fn parse_run(args: &[String]) -> Result<RunOpts, String> {
         schedule: Schedule { faults: Fault::parse_list("all")?, interval: Duration::from_secs(4), hold: Duration::from_secs(6) },
         store: PathBuf::from("store"),
         seed: 1,
+        rate: 2000,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -57,6 +58,7 @@ fn parse_run(args: &[String]) -> Result<RunOpts, String> {
             "--hold" => o.schedule.hold = Duration::from_secs(num(v)?),
             "--store" => o.store = PathBuf::from(v),
             "--seed" => o.seed = num(v)?,
+            "--rate" => o.rate = num(v)?,
             _ => return Err(format!("unknown option {flag}")),
         }
     }

@@ -148,6 +148,8 @@ impl Nemesis<'_> {
             .filter(|f| *f != Fault::Failover || self.target.failover)
             .collect();
         if usable.is_empty() {
+            // No faults: just keep the clients company until the end.
+            sleep_until(until, stop, until);
             return windows;
         }
         for n in 0..MAX_FAULTS {

@@ -42,6 +42,9 @@ pub struct RunOpts {
     pub schedule: Schedule,
     pub store: PathBuf,
     pub seed: u64,
+    /// Target total rate of invocations per second over all clients (0 =
+    /// unlimited). Bounds the history size of long runs.
+    pub rate: u64,
 }
 
 /// What a run produced.
@@ -156,6 +159,11 @@ pub fn run(o: &RunOpts) -> Result<RunResult, String> {
         ops_left: AtomicU64::new(o.max_ops),
         reg_values: AtomicU64::new(0),
         list_values: AtomicU64::new(0),
+        pace: if o.rate == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((o.clients * o.workloads.len()) as f64 / o.rate as f64)
+        },
     };
     let (mut ops, faults) = std::thread::scope(|s| {
         let mut handles = Vec::new();

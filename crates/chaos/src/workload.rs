@@ -47,6 +47,9 @@ pub struct Shared {
     /// Unique values (also the key generation counters).
     pub reg_values: AtomicU64,
     pub list_values: AtomicU64,
+    /// Pause between one client's invocations (rate limiting); zero = as
+    /// fast as possible.
+    pub pace: std::time::Duration,
 }
 
 impl Shared {
@@ -205,9 +208,21 @@ pub fn execute(client: &mut ClusterClient, id: u32, call: Call, start: Instant) 
 pub fn run_client(w: Workload, id: u32, mut client: ClusterClient, sh: &Shared, seed: u64) -> Vec<Op> {
     let mut rng = Rng::new(seed ^ u64::from(id).wrapping_mul(0x1000_0001));
     let mut ops = Vec::new();
+    let mut next = Instant::now();
     for _ in 0..MAX_OPS_PER_CLIENT {
-        if sh.stop.load(Ordering::Relaxed) || Instant::now() >= sh.until || !sh.take_op() {
+        if sh.stop.load(Ordering::Relaxed)
+            || crate::signal::interrupted()
+            || Instant::now() >= sh.until
+            || !sh.take_op()
+        {
             break;
+        }
+        next += sh.pace;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else {
+            next = now; // behind schedule (slow op): do not burst to catch up
         }
         let call = generate(w, sh, &mut rng);
         ops.push(execute(&mut client, id, call, sh.start));

@@ -85,6 +85,17 @@ fn to_lincheck(op: &Op) -> Option<Operation<RegInput, RegOutput>> {
     })
 }
 
+/// Most characters of the checker's explanation kept in an anomaly line.
+const DESCRIPTION_CHARS: usize = 240;
+
+fn short(d: &str) -> String {
+    let one_line = d.replace('\n', " | ");
+    match one_line.char_indices().nth(DESCRIPTION_CHARS) {
+        Some((i, _)) => format!("{}...", &one_line[..i]),
+        None => one_line,
+    }
+}
+
 /// Checks every key of the register workload separately.
 pub fn check_register(ops: &[&Op]) -> Verdict {
     let mut f = Findings::default();
@@ -108,7 +119,7 @@ pub fn check_register(ops: &[&Op]) -> Verdict {
                         blocked.output,
                         secs(blocked.call_time),
                         secs(blocked.return_time),
-                        a.description.replace('\n', " | ")
+                        short(&a.description)
                     ),
                 );
             }
