@@ -27,6 +27,10 @@ BLOCK_TIMEOUTS = [b"0.01", b"0.01", b"-1", b"abc"]
 JUNK = [b"FOO", b"", b"-1", b"NX", b"XX", b"WITHSCORES", b"LIMIT", b"COUNT"]
 
 
+class Exact(list):
+    """An argv that must not be mutated (its validity is the point)."""
+
+
 class Gen:
     def __init__(self, seed, keys, wrong_key):
         self.r = random.Random(seed)
@@ -53,6 +57,8 @@ class Gen:
         return items if self.r.random() < p else []
 
     def mutate(self, argv):
+        if isinstance(argv, Exact):
+            return list(argv)
         x = self.r.random()
         if x < 0.05 and len(argv) > 1:
             return argv[:-1]
@@ -302,11 +308,14 @@ def sets(g):
 ZMEMBERS = [b"a", b"b", b"c", b"d", b"e", b"", b"1"]
 ZRANGE_SCORES = [b"-inf", b"+inf", b"(1", b"1", b"0", b"2.5", b"(abc", b"abc", b"(-inf"]
 ZRANGE_LEX = [b"-", b"+", b"[a", b"(b", b"[c", b"a", b"(", b"[", b"[\xff"]
+# Lex-range commands only run on these keys, which only ever hold members
+# with score 0: Redis leaves lex ranges over different scores unspecified.
+LEX_KEYS = [b"zl0", b"zl1"]
 
 
 def zsets(g):
     k = g.key()
-    c = g.pick(range(34))
+    c = g.pick(range(35))
     m = lambda: g.val(ZMEMBERS)
     s = lambda: g.val(FLOATS + [b"1", b"2", b"3", b"-1", b"1", b"2"])
     if c in (0, 1, 2, 3):
@@ -328,14 +337,15 @@ def zsets(g):
         return [b"ZCARD", k]
     if c == 9:
         return [b"ZCOUNT", k, g.val(ZRANGE_SCORES), g.val(ZRANGE_SCORES)]
+    lk = g.pick(LEX_KEYS)
     if c == 10:
-        return [b"ZLEXCOUNT", k, g.val(ZRANGE_LEX), g.val(ZRANGE_LEX)]
+        return [b"ZLEXCOUNT", lk, g.val(ZRANGE_LEX), g.val(ZRANGE_LEX)]
     if c in (11, 12):
         mode = g.pick([None, b"BYSCORE", b"BYLEX"])
         if mode == b"BYSCORE":
             a, b = g.val(ZRANGE_SCORES), g.val(ZRANGE_SCORES)
         elif mode == b"BYLEX":
-            a, b = g.val(ZRANGE_LEX), g.val(ZRANGE_LEX)
+            k, a, b = lk, g.val(ZRANGE_LEX), g.val(ZRANGE_LEX)
         else:
             a, b = g.val(SMALL_INTS), g.val(SMALL_INTS)
         opts = ([mode] if mode else []) + g.maybe(0.3, [b"REV"])
@@ -351,7 +361,7 @@ def zsets(g):
     if c == 15:
         return [b"ZREVRANGE", k, g.val(SMALL_INTS), g.val(SMALL_INTS)] + g.maybe(0.4, [b"WITHSCORES"])
     if c == 16:
-        return ([g.pick([b"ZRANGEBYLEX", b"ZREVRANGEBYLEX"]), k, g.val(ZRANGE_LEX), g.val(ZRANGE_LEX)]
+        return ([g.pick([b"ZRANGEBYLEX", b"ZREVRANGEBYLEX"]), lk, g.val(ZRANGE_LEX), g.val(ZRANGE_LEX)]
                 + g.maybe(0.3, [b"LIMIT", g.pick([b"0", b"1"]), g.pick([b"1", b"-1"])]))
     if c == 17:
         return [g.pick([b"ZRANK", b"ZREVRANK"]), k, m()]
@@ -368,7 +378,9 @@ def zsets(g):
     if c == 23:
         return [b"ZREMRANGEBYSCORE", k, g.val(ZRANGE_SCORES), g.val(ZRANGE_SCORES)]
     if c == 24:
-        return [b"ZREMRANGEBYLEX", k, g.val(ZRANGE_LEX), g.val(ZRANGE_LEX)]
+        return [b"ZREMRANGEBYLEX", lk, g.val(ZRANGE_LEX), g.val(ZRANGE_LEX)]
+    if c in (29, 30):
+        return Exact([b"ZADD", lk] + [x for _ in range(g.r.randint(1, 3)) for x in (b"0", m())])
     if c in (25, 26, 27):
         ks = g.keys_n(1, 3)
         opts = g.maybe(0.3, [b"WEIGHTS"] + [g.pick([b"1", b"2", b"-1", b"0.5", b"inf", b"abc"]) for _ in ks])
