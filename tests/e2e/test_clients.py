@@ -16,8 +16,9 @@ def server(request, both):
     return request.getfixturevalue(request.param)
 
 
-def client(server, **kw):
-    return redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=10, **kw)
+def client(server, protocol=2):
+    """RESP2 unless asked (redis-py's default protocol changed across versions)."""
+    return redis.Redis(host="127.0.0.1", port=server.port, socket_timeout=10, protocol=protocol)
 
 
 def test_basic_types(server):
@@ -114,6 +115,8 @@ def test_resp3(server):
     assert r.hgetall("h") == {b"a": b"1"}
     r.zadd("z", {"m": 1.5})
     assert r.zscore("z", "m") == 1.5
+    r.zadd("z", {"n": 2})
+    assert [tuple(x) for x in r.zrange("z", 0, -1, withscores=True)] == [(b"m", 1.5), (b"n", 2.0)]
     r.sadd("s", "a", "b")
     assert r.smembers("s") == {b"a", b"b"}
     assert r.get("missing") is None
