@@ -17,6 +17,7 @@ const MAX_COMMANDS: usize = 48;
 const MAX_ARGS: usize = 10;
 
 /// Arguments worth hitting: keys, numbers at the edges, option names.
+#[rustfmt::skip]
 const DICT: &[&[u8]] = &[
     b"k0", b"k1", b"k2", b"{t}k", b"", b"0", b"1", b"-1", b"2", b"3", b"10", b"100", b"-100",
     b"9223372036854775807", b"-9223372036854775808", b"9223372036854775808", b"inf", b"-inf",
@@ -50,7 +51,10 @@ impl<'a> Input<'a> {
         let table = all_commands();
         let i = usize::from(self.byte()?) << 8 | usize::from(self.byte()?);
         let name = table[i % table.len()].name;
-        let mut argv: Vec<Bytes> = name.split('|').map(|p| Bytes::copy_from_slice(p.as_bytes())).collect();
+        let mut argv: Vec<Bytes> = name
+            .split('|')
+            .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+            .collect();
         let nargs = usize::from(self.byte()?) % (MAX_ARGS + 1);
         for _ in 0..nargs {
             let tag = self.byte()?;
@@ -74,7 +78,11 @@ fuzz_target!(|data: &[u8]| {
         let Some(op) = input.byte() else { break };
         now_ms += u64::from(op & 0x0f) * 250;
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-        let ctx = ExecCtx { now_ms, seed, may_block: op & 0x10 != 0 };
+        let ctx = ExecCtx {
+            now_ms,
+            seed,
+            may_block: op & 0x10 != 0,
+        };
         match op >> 5 {
             0 => {
                 let Some(argv) = input.argv() else { break };
@@ -97,7 +105,8 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => {
                 let Some(argv) = input.argv() else { break };
-                let is_read = matches!(resolve(&argv), Ok(spec) if matches!(spec.handler, Handler::Read(_)));
+                let is_read =
+                    matches!(resolve(&argv), Ok(spec) if matches!(spec.handler, Handler::Read(_)));
                 let read = is_read.then(|| ks.execute_read(&argv, now_ms));
                 let out = ks.execute(&argv, &ctx).into_reply();
                 if let Some(read) = read {

@@ -45,12 +45,20 @@ fn run(input: &[u8], sizes: &[usize], limits: ParserLimits) -> Outcome {
                 Ok(None) => break,
                 Err(e) => {
                     assert!(e.line().starts_with(b"ERR Protocol error: "));
-                    return Outcome { requests, error: Some(e), left: input.len() - fed + buf.len() };
+                    return Outcome {
+                        requests,
+                        error: Some(e),
+                        left: input.len() - fed + buf.len(),
+                    };
                 }
             }
         }
     }
-    Outcome { requests, error: None, left: buf.len() }
+    Outcome {
+        requests,
+        error: None,
+        left: buf.len(),
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
