@@ -191,6 +191,16 @@ struct AddResult {
     changed: bool,
 }
 
+/// The score as Redis stores it: -0 becomes 0 (its listpack round-trip);
+/// the reply still shows the computed value.
+fn stored(score: f64) -> f64 {
+    if score == 0.0 {
+        0.0
+    } else {
+        score
+    }
+}
+
 /// Redis's `zsetAdd` for one member.
 fn add_one(z: &mut ZSet, member: &[u8], score: f64, f: AddFlags) -> Result<AddResult, Reply> {
     let nop = AddResult {
@@ -210,7 +220,7 @@ fn add_one(z: &mut ZSet, member: &[u8], score: f64, f: AddFlags) -> Result<AddRe
             if (f.lt && new >= cur) || (f.gt && new <= cur) {
                 return Ok(nop);
             }
-            let changed = matches!(z.insert(member, new), Added::Updated { .. });
+            let changed = matches!(z.insert(member, stored(new)), Added::Updated { .. });
             Ok(AddResult {
                 score: Some(new),
                 added: false,
@@ -219,7 +229,7 @@ fn add_one(z: &mut ZSet, member: &[u8], score: f64, f: AddFlags) -> Result<AddRe
         }
         None if f.xx => Ok(nop),
         None => {
-            z.insert(member, score);
+            z.insert(member, stored(score));
             Ok(AddResult {
                 score: Some(score),
                 added: true,

@@ -20,8 +20,9 @@
 //! roughly 100, so large sorted sets stay well under the 1.2x memory target.
 //!
 //! Scores are `f64` without NaN (callers reject NaN before inserting; an
-//! assert guards it). -0.0 is normalised to 0.0 so equal scores compare equal
-//! and ties break by member bytes, as in Redis.
+//! assert guards it). -0.0 and 0.0 compare equal (ties break by member
+//! bytes, as in Redis); the sign is kept as given, and ZADD's caller
+//! normalises -0 to 0 the way Redis's small encoding does.
 
 use std::cmp::Ordering;
 
@@ -88,11 +89,7 @@ pub enum Added {
 
 fn norm(score: f64) -> f64 {
     assert!(!score.is_nan(), "NaN score reached the sorted set");
-    if score == 0.0 {
-        0.0
-    } else {
-        score
-    }
+    score
 }
 
 /// Redis's order: by score, then by member bytes.
