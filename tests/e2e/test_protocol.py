@@ -260,3 +260,29 @@ def test_connection_survives_command_errors(both):
             assert c.request([b"SET", b"k", b"v", b"BADOPT"]).is_error()
             assert c.request([b"PING"]).raw == b"+PONG\r\n"
             assert not c.is_closed(0.1)
+
+
+# Random inline lines for the splitting test: quoting, escapes, whitespace.
+INLINE_ALPHABET = [b"a", b"b", b" ", b" ", b'"', b"'", b"\\", b"x", b"4", b"1", b"n", b"\t", b"\x0b", b"\r"]
+INLINE_LINES = 300
+
+
+def inline_outcome(server, line):
+    """RPUSH with the random arguments, then LRANGE shows how they were split."""
+    with server.conn() as c:
+        c.send(b"RPUSH l " + line + b"\r\nLRANGE l 0 -1\r\nDEL l\r\n")
+        first = c.read_reply()
+        if first.raw.startswith(b"-ERR Protocol error"):
+            return first.raw, c.is_closed(1.0)
+        return first.raw, c.read_reply().raw, c.read_reply().raw
+
+
+def test_inline_splitting_like_redis(both):
+    import random
+    rnd = random.Random(1234)
+    oracle, subject = both
+    for _ in range(INLINE_LINES):
+        line = b"".join(rnd.choice(INLINE_ALPHABET) for _ in range(rnd.randint(1, 12)))
+        want = inline_outcome(oracle, line)
+        got = inline_outcome(subject, line)
+        assert got == want, f"inline line {line!r}"
