@@ -113,11 +113,17 @@ impl Conn {
                 Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
             }
             if self.buf.len() > MAX_REPLY_BYTES {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "reply too large"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "reply too large",
+                ));
             }
             let n = self.stream.read(&mut chunk)?;
             if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
             }
             self.buf.extend_from_slice(&chunk[..n]);
         }
@@ -199,7 +205,9 @@ impl ClusterClient {
             return;
         }
         for seed in self.seeds.clone() {
-            let Ok(mut c) = Conn::connect(seed, self.timeout) else { continue };
+            let Ok(mut c) = Conn::connect(seed, self.timeout) else {
+                continue;
+            };
             if let Ok(Reply::Array(ranges)) = c.call(cmd!["CLUSTER", "SLOTS"]) {
                 if let Some(map) = slot_map(&ranges) {
                     self.slots = map;
@@ -314,9 +322,8 @@ impl ClusterClient {
                     // Queued-command errors explain an EXECABORT.
                     let queued = v.into_iter().skip(usize::from(asking) + 1);
                     let first_err = queued.into_iter().find(|r| matches!(r, Reply::Error(_)));
-                    match (&last, first_err) {
-                        (Reply::Error(_), Some(Reply::Error(e))) => return judge_error(&e),
-                        _ => {}
+                    if let (Reply::Error(_), Some(Reply::Error(e))) = (&last, first_err) {
+                        return judge_error(&e);
                     }
                 }
                 match last {
@@ -353,7 +360,9 @@ pub fn slot_map(ranges: &[Reply]) -> Option<Vec<Option<SocketAddr>>> {
         let (Some(Reply::Bulk(ip)), Some(Reply::Int(port))) = (m.first(), m.get(1)) else {
             return None;
         };
-        let addr: SocketAddr = format!("{}:{port}", String::from_utf8_lossy(ip)).parse().ok()?;
+        let addr: SocketAddr = format!("{}:{port}", String::from_utf8_lossy(ip))
+            .parse()
+            .ok()?;
         let (a, b) = (usize::try_from(*a).ok()?, usize::try_from(*b).ok()?);
         if a > b || b >= SLOT_COUNT as usize {
             return None;
@@ -399,11 +408,26 @@ mod tests {
 
     #[test]
     fn classifies_errors() {
-        assert!(matches!(classify(b"MOVED 12 127.0.0.11:30100"), ErrKind::Moved(_)));
-        assert!(matches!(classify(b"ASK 12 127.0.0.11:30100"), ErrKind::Ask(_)));
-        assert!(matches!(classify(b"CLUSTERDOWN The cluster is down"), ErrKind::Retry));
-        assert!(matches!(classify(b"UNCERTAIN commit timed out"), ErrKind::Uncertain));
-        assert!(matches!(classify(b"WRONGTYPE Operation"), ErrKind::Definite));
+        assert!(matches!(
+            classify(b"MOVED 12 127.0.0.11:30100"),
+            ErrKind::Moved(_)
+        ));
+        assert!(matches!(
+            classify(b"ASK 12 127.0.0.11:30100"),
+            ErrKind::Ask(_)
+        ));
+        assert!(matches!(
+            classify(b"CLUSTERDOWN The cluster is down"),
+            ErrKind::Retry
+        ));
+        assert!(matches!(
+            classify(b"UNCERTAIN commit timed out"),
+            ErrKind::Uncertain
+        ));
+        assert!(matches!(
+            classify(b"WRONGTYPE Operation"),
+            ErrKind::Definite
+        ));
     }
 
     #[test]

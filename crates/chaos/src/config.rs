@@ -33,8 +33,8 @@ pub struct Target {
     pub name: String,
     pub nodes: Vec<NodeAddr>,
     /// Shell command starting one node in the foreground, with `{ip}`,
-    /// `{port}`, `{dir}` (an empty per-node directory kept across restarts)
-    /// and `{index}` substituted. It is run as `sh -c "exec <start>"`.
+    /// `{port}`, `{dir}` (an empty per-node directory kept across restarts),
+    /// `{index}` and `{cwd}` (where the tool was started) substituted. It is run as `sh -c "exec <start>"`.
     pub start: String,
     /// Run once after every node listens, with `{nodes}` = `ip:port ...`.
     #[serde(default)]
@@ -92,7 +92,11 @@ impl Target {
 
     /// The `{nodes}` substitution of the setup command.
     pub fn node_list(&self) -> String {
-        let v: Vec<String> = self.nodes.iter().map(|n| format!("{}:{}", n.ip, n.port)).collect();
+        let v: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("{}:{}", n.ip, n.port))
+            .collect();
         v.join(" ")
     }
 }
@@ -119,7 +123,12 @@ mod tests {
     #[test]
     fn shipped_configs_load() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../chaos");
-        for f in ["redis-cluster.toml", "redis-single.toml"] {
+        for f in [
+            "redis-cluster.toml",
+            "redis-single.toml",
+            "slotraft-single.toml",
+            "slotraft.toml",
+        ] {
             Target::load(&root.join(f)).unwrap_or_else(|e| panic!("{e}"));
         }
     }

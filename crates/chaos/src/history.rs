@@ -20,7 +20,11 @@ pub enum Call {
     SetGet { key: String, value: u64 },
     /// `RPUSH key value`, alone or inside MULTI/EXEC (then with an `LRANGE`
     /// of the same key in the same transaction).
-    Append { key: String, value: u64, multi: bool },
+    Append {
+        key: String,
+        value: u64,
+        multi: bool,
+    },
     /// `LRANGE key 0 -1`.
     ReadList { key: String, final_read: bool },
     /// `INCRBY key by`.

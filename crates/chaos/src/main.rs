@@ -32,7 +32,11 @@ fn parse_run(args: &[String]) -> Result<RunOpts, String> {
         clients: 3,
         max_ops: 5_000_000,
         workloads: Workload::ALL.to_vec(),
-        schedule: Schedule { faults: Fault::parse_list("all")?, interval: Duration::from_secs(4), hold: Duration::from_secs(6) },
+        schedule: Schedule {
+            faults: Fault::parse_list("all")?,
+            interval: Duration::from_secs(4),
+            hold: Duration::from_secs(6),
+        },
         store: PathBuf::from("store"),
         seed: 1,
         rate: 2000,
@@ -50,7 +54,9 @@ fn parse_run(args: &[String]) -> Result<RunOpts, String> {
                 o.workloads = if v == "all" {
                     Workload::ALL.to_vec()
                 } else {
-                    v.split(',').map(|w| Workload::parse(w).ok_or(format!("unknown workload {w}"))).collect::<Result<_, _>>()?
+                    v.split(',')
+                        .map(|w| Workload::parse(w).ok_or(format!("unknown workload {w}")))
+                        .collect::<Result<_, _>>()?
                 }
             }
             "--faults" => o.schedule.faults = Fault::parse_list(v)?,

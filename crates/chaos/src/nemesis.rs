@@ -205,7 +205,8 @@ impl Nemesis<'_> {
             return Err("no leader known".into());
         }
         let l = ls[self.rng.below(ls.len() as u64) as usize];
-        self.index_of(l.addr).ok_or_else(|| format!("{} is not a target node", l.addr))
+        self.index_of(l.addr)
+            .ok_or_else(|| format!("{} is not a target node", l.addr))
     }
 
     fn inject(&mut self, f: Fault) -> Result<(String, Undo), String> {
@@ -213,9 +214,16 @@ impl Nemesis<'_> {
         let all: Vec<usize> = (0..n).collect();
         match f {
             Fault::Kill | Fault::KillLeader => {
-                let i = if f == Fault::Kill { self.rng.below(n as u64) as usize } else { self.random_leader()? };
+                let i = if f == Fault::Kill {
+                    self.rng.below(n as u64) as usize
+                } else {
+                    self.random_leader()?
+                };
                 self.procs.kill(i);
-                Ok((format!("kill -9 node {i} ({})", self.target.nodes[i].ip), Undo::Restart(i)))
+                Ok((
+                    format!("kill -9 node {i} ({})", self.target.nodes[i].ip),
+                    Undo::Restart(i),
+                ))
             }
             Fault::Pause => {
                 let i = self.rng.below(n as u64) as usize;
@@ -223,17 +231,27 @@ impl Nemesis<'_> {
                 Ok((format!("SIGSTOP node {i}"), Undo::Resume(i)))
             }
             Fault::PartitionOne | Fault::PartitionLeader => {
-                let i = if f == Fault::PartitionOne { self.rng.below(n as u64) as usize } else { self.random_leader()? };
+                let i = if f == Fault::PartitionOne {
+                    self.rng.below(n as u64) as usize
+                } else {
+                    self.random_leader()?
+                };
                 let others: Vec<usize> = all.iter().copied().filter(|j| *j != i).collect();
                 self.cut(&[i], &others, true)?;
-                Ok((format!("isolate node {i} ({})", self.target.nodes[i].ip), Undo::Heal))
+                Ok((
+                    format!("isolate node {i} ({})", self.target.nodes[i].ip),
+                    Undo::Heal,
+                ))
             }
             Fault::PartitionHalves => {
                 let mut order = all.clone();
                 self.rng.shuffle(&mut order);
                 let (minority, majority) = order.split_at(n / 2);
                 self.cut(minority, majority, true)?;
-                Ok((format!("minority {minority:?} | majority {majority:?}"), Undo::Heal))
+                Ok((
+                    format!("minority {minority:?} | majority {majority:?}"),
+                    Undo::Heal,
+                ))
             }
             Fault::PartitionRing => {
                 // Node i talks only to i-1 and i+1 (mod n).
@@ -245,7 +263,10 @@ impl Nemesis<'_> {
                         .collect();
                     self.cut(&[i], &far, false)?;
                 }
-                Ok(("ring: each node sees only its neighbours".into(), Undo::Heal))
+                Ok((
+                    "ring: each node sees only its neighbours".into(),
+                    Undo::Heal,
+                ))
             }
             Fault::PartitionOneWay => {
                 let i = self.random_leader()?;
@@ -267,8 +288,16 @@ impl Nemesis<'_> {
         let reps = replicas_of(&nodes, l);
         let r = reps.first().ok_or("leader has no healthy replica")?;
         let mut c = Conn::connect(r.addr, self.timeout).map_err(|e| e.to_string())?;
-        let reply = c.call(cmd!["CLUSTER", "FAILOVER"]).map_err(|e| e.to_string())?;
-        Ok((format!("CLUSTER FAILOVER on {} (replica of {}): {reply:?}", r.addr, l.addr), Undo::Nothing))
+        let reply = c
+            .call(cmd!["CLUSTER", "FAILOVER"])
+            .map_err(|e| e.to_string())?;
+        Ok((
+            format!(
+                "CLUSTER FAILOVER on {} (replica of {}): {reply:?}",
+                r.addr, l.addr
+            ),
+            Undo::Nothing,
+        ))
     }
 
     /// Cuts traffic from `a` to `b` (and back when `both`).
@@ -320,7 +349,10 @@ mod tests {
     fn parses_fault_lists() {
         assert_eq!(Fault::parse_list("all").unwrap().len(), Fault::ALL.len());
         assert_eq!(Fault::parse_list("partition").unwrap().len(), 5);
-        assert_eq!(Fault::parse_list("kill,failover").unwrap(), vec![Fault::Kill, Fault::Failover]);
+        assert_eq!(
+            Fault::parse_list("kill,failover").unwrap(),
+            vec![Fault::Kill, Fault::Failover]
+        );
         assert!(Fault::parse_list("none").unwrap().is_empty());
         assert!(Fault::parse_list("flood").is_err());
     }

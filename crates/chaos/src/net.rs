@@ -41,18 +41,25 @@ fn nft(script: &str) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("nft: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
 /// Checks that nftables can be used here (root, kernel support).
 pub fn available() -> Result<(), String> {
-    nft(&format!("add table inet {TABLE}\ndelete table inet {TABLE}\n"))
+    nft(&format!(
+        "add table inet {TABLE}\ndelete table inet {TABLE}\n"
+    ))
 }
 
 /// Deletes the table if it exists (idempotent).
 pub fn delete_table() {
-    let _ = nft(&format!("add table inet {TABLE}\ndelete table inet {TABLE}\n"));
+    let _ = nft(&format!(
+        "add table inet {TABLE}\ndelete table inet {TABLE}\n"
+    ));
 }
 
 impl Firewall {

@@ -70,7 +70,8 @@ impl Procs {
             .replace("{ip}", &n.ip)
             .replace("{port}", &n.port.to_string())
             .replace("{dir}", &node.dir.display().to_string())
-            .replace("{index}", &i.to_string());
+            .replace("{index}", &i.to_string())
+            .replace("{cwd}", &cwd());
         node.starts += 1;
         let log = File::create(node.dir.join(format!("out.{}.log", node.starts)))
             .map_err(|e| e.to_string())?;
@@ -106,7 +107,9 @@ impl Procs {
             }
             std::thread::sleep(POLL);
         }
-        Err(format!("node {i} did not listen on {addr} within {START_TIMEOUT:?}"))
+        Err(format!(
+            "node {i} did not listen on {addr} within {START_TIMEOUT:?}"
+        ))
     }
 
     pub fn is_running(&self, i: usize) -> bool {
@@ -159,8 +162,18 @@ impl Procs {
     }
 }
 
+/// The directory the tool was started in (for binaries given relative to
+/// the repository, since nodes run in their own directories).
+fn cwd() -> String {
+    std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| ".".into())
+}
+
 fn signal(c: &Child, sig: libc::c_int) {
-    let Ok(pid) = libc::pid_t::try_from(c.id()) else { return };
+    let Ok(pid) = libc::pid_t::try_from(c.id()) else {
+        return;
+    };
     // SAFETY: kill(2) on a pid we spawned and have not reaped yet (the Child
     // is still owned), so the pid cannot have been reused.
     unsafe {

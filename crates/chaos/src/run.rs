@@ -57,7 +57,10 @@ pub struct RunResult {
 
 /// `YYYYMMDDTHHMMSSZ` (UTC) for run directory names.
 pub fn timestamp() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -69,7 +72,12 @@ pub fn timestamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn sh(cmd: &str, dir: &Path) -> Result<(), String> {
@@ -82,7 +90,11 @@ fn sh(cmd: &str, dir: &Path) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{cmd}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "{cmd}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 
@@ -117,7 +129,10 @@ fn shards(client: &mut ClusterClient) -> Vec<Vec<(u16, u16)>> {
 
 /// Runs once; the caller prints and decides the exit status.
 pub fn run(o: &RunOpts) -> Result<RunResult, String> {
-    assert!(o.clients >= 1 && o.clients <= MAX_CLIENTS, "1..={MAX_CLIENTS} clients");
+    assert!(
+        o.clients >= 1 && o.clients <= MAX_CLIENTS,
+        "1..={MAX_CLIENTS} clients"
+    );
     let target = Target::load(&o.target)?;
     if o.schedule.faults.iter().any(|f| f.is_partition()) {
         net::available().map_err(|e| format!("partitions need nftables (root): {e}"))?;
@@ -186,7 +201,10 @@ pub fn run(o: &RunOpts) -> Result<RunResult, String> {
         };
         let faults = nemesis.run(&o.schedule, &signal::INTERRUPTED, shared.until);
         shared.stop.store(true, Ordering::Relaxed);
-        let ops: Vec<_> = handles.into_iter().flat_map(|h| h.join().expect("client thread panicked")).collect();
+        let ops: Vec<_> = handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("client thread panicked"))
+            .collect();
         (ops, faults)
     });
     // Heal everything, then read the final state.
@@ -199,7 +217,12 @@ pub fn run(o: &RunOpts) -> Result<RunResult, String> {
     }
     if !signal::interrupted() {
         let mut c = new_client();
-        ops.extend(workload::final_reads(&mut c, u32::MAX, &shared, &o.workloads));
+        ops.extend(workload::final_reads(
+            &mut c,
+            u32::MAX,
+            &shared,
+            &o.workloads,
+        ));
     }
     let duration_ns = nanos_since(start);
     procs.stop_all();
@@ -225,14 +248,24 @@ pub fn evaluate(history: History, dir: PathBuf) -> Result<RunResult, String> {
     let verdicts = check_all(&history);
     let windows = report::unavailability(&history);
     write_outputs(&history, &verdicts, &windows, &dir)?;
-    Ok(RunResult { dir, history, verdicts, windows })
+    Ok(RunResult {
+        dir,
+        history,
+        verdicts,
+        windows,
+    })
 }
 
 /// Writes the derived files (not the history itself).
 pub fn write_outputs(h: &History, v: &[Verdict], w: &[Window], dir: &Path) -> Result<(), String> {
-    let results = serde_json::json!({ "verdicts": v, "unavailable": w, "valid": report::all_valid(v) });
+    let results =
+        serde_json::json!({ "verdicts": v, "unavailable": w, "valid": report::all_valid(v) });
     let io = |e: std::io::Error| e.to_string();
-    fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?).map_err(io)?;
+    fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?,
+    )
+    .map_err(io)?;
     fs::write(dir.join("summary.txt"), report::summary(h, v, w)).map_err(io)?;
     fs::write(dir.join("timeline.svg"), report::svg(h, v)).map_err(io)?;
     Ok(())
@@ -243,12 +276,21 @@ pub fn recheck(path: &Path) -> Result<RunResult, String> {
     let (file, dir) = if path.is_dir() {
         (path.join("history.json"), path.to_path_buf())
     } else {
-        (path.to_path_buf(), path.parent().unwrap_or(Path::new(".")).to_path_buf())
+        (
+            path.to_path_buf(),
+            path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        )
     };
     let text = fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let history: History = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let history: History =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
     let verdicts = check_all(&history);
     let windows = report::unavailability(&history);
     write_outputs(&history, &verdicts, &windows, &dir)?;
-    Ok(RunResult { dir, history, verdicts, windows })
+    Ok(RunResult {
+        dir,
+        history,
+        verdicts,
+        windows,
+    })
 }

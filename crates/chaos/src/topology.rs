@@ -48,8 +48,15 @@ fn parse_line(line: &str) -> Option<NodeInfo> {
 /// CLUSTER NODES from the first of `addrs` that answers.
 pub fn cluster_nodes(addrs: &[SocketAddr], timeout: Duration) -> Vec<NodeInfo> {
     for a in addrs {
-        let Ok(mut c) = Conn::connect(*a, timeout) else { continue };
-        if let Some(t) = c.call(cmd!["CLUSTER", "NODES"]).ok().as_ref().and_then(text) {
+        let Ok(mut c) = Conn::connect(*a, timeout) else {
+            continue;
+        };
+        if let Some(t) = c
+            .call(cmd!["CLUSTER", "NODES"])
+            .ok()
+            .as_ref()
+            .and_then(text)
+        {
             let v = parse_cluster_nodes(&t);
             if !v.is_empty() {
                 return v;
@@ -77,7 +84,9 @@ pub fn replicas_of<'a>(nodes: &'a [NodeInfo], master: &NodeInfo) -> Vec<&'a Node
 
 /// Whether `CLUSTER INFO` of `addr` reports `cluster_state:ok`.
 pub fn cluster_ok(addr: SocketAddr, timeout: Duration) -> bool {
-    let Ok(mut c) = Conn::connect(addr, timeout) else { return false };
+    let Ok(mut c) = Conn::connect(addr, timeout) else {
+        return false;
+    };
     c.call(cmd!["CLUSTER", "INFO"])
         .ok()
         .as_ref()

@@ -83,36 +83,62 @@ pub fn generate(w: Workload, sh: &Shared, rng: &mut Rng) -> Call {
             let key = reg_key(g, rng.below(REG_KEYS));
             match p {
                 0..40 => Call::Get { key },
-                40..80 => Call::Set { key, value: sh.reg_values.fetch_add(1, Ordering::Relaxed) },
-                _ => Call::SetGet { key, value: sh.reg_values.fetch_add(1, Ordering::Relaxed) },
+                40..80 => Call::Set {
+                    key,
+                    value: sh.reg_values.fetch_add(1, Ordering::Relaxed),
+                },
+                _ => Call::SetGet {
+                    key,
+                    value: sh.reg_values.fetch_add(1, Ordering::Relaxed),
+                },
             }
         }
         Workload::ListAppend => {
             let g = sh.list_values.load(Ordering::Relaxed) / (LIST_KEYS * LIST_APPENDS_PER_KEY);
             let key = list_key(g, rng.below(LIST_KEYS));
             if p < 30 {
-                Call::ReadList { key, final_read: false }
+                Call::ReadList {
+                    key,
+                    final_read: false,
+                }
             } else {
                 let value = sh.list_values.fetch_add(1, Ordering::Relaxed);
-                Call::Append { key, value, multi: p < 55 }
+                Call::Append {
+                    key,
+                    value,
+                    multi: p < 55,
+                }
             }
         }
         Workload::Counter => {
             let key = counter_key(rng.below(COUNTER_KEYS));
             if p < 25 {
-                Call::ReadCounter { key, final_read: false }
+                Call::ReadCounter {
+                    key,
+                    final_read: false,
+                }
             } else {
-                Call::Incr { key, by: 1 + rng.below(5) as i64 }
+                Call::Incr {
+                    key,
+                    by: 1 + rng.below(5) as i64,
+                }
             }
         }
         Workload::Bank => {
             let acc = bank_accounts(rng.below(BANKS));
             if p < 40 {
-                Call::ReadBank { accounts: acc, multi: p < 20 }
+                Call::ReadBank {
+                    accounts: acc,
+                    multi: p < 20,
+                }
             } else {
                 let from = rng.below(ACCOUNTS) as usize;
                 let to = (from + 1 + rng.below(ACCOUNTS - 1) as usize) % ACCOUNTS as usize;
-                Call::Transfer { from: acc[from].clone(), to: acc[to].clone(), amount: 1 + rng.below(10) as i64 }
+                Call::Transfer {
+                    from: acc[from].clone(),
+                    to: acc[to].clone(),
+                    amount: 1 + rng.below(10) as i64,
+                }
             }
         }
     }
@@ -124,19 +150,33 @@ fn commands(call: &Call) -> (Vec<Cmd>, bool) {
         Call::Get { key } | Call::ReadCounter { key, .. } => (vec![cmd!["GET", key]], false),
         Call::Set { key, value } => (vec![cmd!["SET", key, value]], false),
         Call::SetGet { key, value } => (vec![cmd!["SET", key, value, "GET"]], false),
-        Call::Append { key, value, multi: false } => (vec![cmd!["RPUSH", key, value]], false),
-        Call::Append { key, value, multi: true } => {
-            (vec![cmd!["RPUSH", key, value], cmd!["LRANGE", key, 0, -1]], true)
-        }
+        Call::Append {
+            key,
+            value,
+            multi: false,
+        } => (vec![cmd!["RPUSH", key, value]], false),
+        Call::Append {
+            key,
+            value,
+            multi: true,
+        } => (
+            vec![cmd!["RPUSH", key, value], cmd!["LRANGE", key, 0, -1]],
+            true,
+        ),
         Call::ReadList { key, .. } => (vec![cmd!["LRANGE", key, 0, -1]], false),
         Call::Incr { key, by } => (vec![cmd!["INCRBY", key, by]], false),
-        Call::Transfer { from, to, amount } => {
-            (vec![cmd!["DECRBY", from, amount], cmd!["INCRBY", to, amount]], true)
-        }
-        Call::ReadBank { accounts, multi: true } => {
-            (accounts.iter().map(|a| cmd!["GET", a]).collect(), true)
-        }
-        Call::ReadBank { accounts, multi: false } => {
+        Call::Transfer { from, to, amount } => (
+            vec![cmd!["DECRBY", from, amount], cmd!["INCRBY", to, amount]],
+            true,
+        ),
+        Call::ReadBank {
+            accounts,
+            multi: true,
+        } => (accounts.iter().map(|a| cmd!["GET", a]).collect(), true),
+        Call::ReadBank {
+            accounts,
+            multi: false,
+        } => {
             let mut c = cmd!["MGET"];
             c.extend(accounts.iter().map(|a| a.clone().into_bytes()));
             (vec![c], false)
@@ -153,7 +193,10 @@ fn as_u64(r: &Reply) -> Result<Option<u64>, String> {
 
 fn as_list(r: &Reply) -> Result<Vec<u64>, String> {
     match r {
-        Reply::Array(v) => v.iter().map(|x| as_u64(x)?.ok_or("nil element".into())).collect(),
+        Reply::Array(v) => v
+            .iter()
+            .map(|x| as_u64(x)?.ok_or("nil element".into()))
+            .collect(),
         other => Err(format!("not a list: {other:?}")),
     }
 }
@@ -180,7 +223,9 @@ fn interpret(call: &Call, r: &Reply) -> Result<Ret, String> {
         },
         Call::ReadBank { .. } => {
             let v = items(r)?;
-            Ok(Ret::Balances(v.iter().map(int_or_nil).collect::<Result<_, _>>()?))
+            Ok(Ret::Balances(
+                v.iter().map(int_or_nil).collect::<Result<_, _>>()?,
+            ))
         }
     }
 }
@@ -192,7 +237,9 @@ pub fn execute(client: &mut ClusterClient, id: u32, call: Call, start: Instant) 
     let res = client.exec(call.key().as_bytes(), &cmds, multi);
     let complete_ns = nanos_since(start);
     let outcome = match res {
-        Res::Ok(Reply::NullArray) if multi => Outcome::Fail { error: "EXEC aborted".into() },
+        Res::Ok(Reply::NullArray) if multi => Outcome::Fail {
+            error: "EXEC aborted".into(),
+        },
         Res::Ok(r) => match interpret(&call, &r) {
             Ok(ret) => Outcome::Ok { ret },
             Err(error) => Outcome::Unknown { error },
@@ -200,12 +247,24 @@ pub fn execute(client: &mut ClusterClient, id: u32, call: Call, start: Instant) 
         Res::Fail(error) => Outcome::Fail { error },
         Res::Unknown(error) => Outcome::Unknown { error },
     };
-    Op { client: id, call, invoke_ns, complete_ns, outcome }
+    Op {
+        client: id,
+        call,
+        invoke_ns,
+        complete_ns,
+        outcome,
+    }
 }
 
 /// One client thread's life: ops until the deadline, the stop flag or the
 /// op budget.
-pub fn run_client(w: Workload, id: u32, mut client: ClusterClient, sh: &Shared, seed: u64) -> Vec<Op> {
+pub fn run_client(
+    w: Workload,
+    id: u32,
+    mut client: ClusterClient,
+    sh: &Shared,
+    seed: u64,
+) -> Vec<Op> {
     let mut rng = Rng::new(seed ^ u64::from(id).wrapping_mul(0x1000_0001));
     let mut ops = Vec::new();
     let mut next = Instant::now();
@@ -231,7 +290,13 @@ pub fn run_client(w: Workload, id: u32, mut client: ClusterClient, sh: &Shared, 
 }
 
 /// Reads `call` until it succeeds (bounded), recording every attempt.
-fn read_until_ok(client: &mut ClusterClient, id: u32, call: Call, start: Instant, out: &mut Vec<Op>) {
+fn read_until_ok(
+    client: &mut ClusterClient,
+    id: u32,
+    call: Call,
+    start: Instant,
+    out: &mut Vec<Op>,
+) {
     for _ in 0..FINAL_READ_ATTEMPTS {
         let op = execute(client, id, call.clone(), start);
         let ok = op.outcome.is_ok();
@@ -250,20 +315,29 @@ pub fn final_reads(client: &mut ClusterClient, id: u32, sh: &Shared, ws: &[Workl
         let gens = sh.list_values.load(Ordering::Relaxed) / (LIST_KEYS * LIST_APPENDS_PER_KEY);
         for g in 0..=gens {
             for k in 0..LIST_KEYS {
-                let call = Call::ReadList { key: list_key(g, k), final_read: true };
+                let call = Call::ReadList {
+                    key: list_key(g, k),
+                    final_read: true,
+                };
                 read_until_ok(client, id, call, sh.start, &mut out);
             }
         }
     }
     if ws.contains(&Workload::Counter) {
         for k in 0..COUNTER_KEYS {
-            let call = Call::ReadCounter { key: counter_key(k), final_read: true };
+            let call = Call::ReadCounter {
+                key: counter_key(k),
+                final_read: true,
+            };
             read_until_ok(client, id, call, sh.start, &mut out);
         }
     }
     if ws.contains(&Workload::Bank) {
         for b in 0..BANKS {
-            let call = Call::ReadBank { accounts: bank_accounts(b), multi: true };
+            let call = Call::ReadBank {
+                accounts: bank_accounts(b),
+                multi: true,
+            };
             read_until_ok(client, id, call, sh.start, &mut out);
         }
     }
@@ -295,15 +369,22 @@ mod tests {
     #[test]
     fn bank_accounts_share_a_slot_and_keys_spread() {
         let a = bank_accounts(1);
-        assert!(a.iter().all(|k| key_slot(k.as_bytes()) == key_slot(a[0].as_bytes())));
-        let slots: std::collections::HashSet<_> =
-            (0..REG_KEYS).map(|k| key_slot(reg_key(0, k).as_bytes())).collect();
+        assert!(a
+            .iter()
+            .all(|k| key_slot(k.as_bytes()) == key_slot(a[0].as_bytes())));
+        let slots: std::collections::HashSet<_> = (0..REG_KEYS)
+            .map(|k| key_slot(reg_key(0, k).as_bytes()))
+            .collect();
         assert!(slots.len() > 4);
     }
 
     #[test]
     fn interprets_replies() {
-        let call = Call::Append { key: "l".into(), value: 3, multi: true };
+        let call = Call::Append {
+            key: "l".into(),
+            value: 3,
+            multi: true,
+        };
         let r = Reply::Array(vec![
             Reply::Int(2),
             Reply::Array(vec![Reply::Bulk("1".into()), Reply::Bulk("3".into())]),

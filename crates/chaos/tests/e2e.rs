@@ -40,11 +40,25 @@ fn opts(faults: &str, secs: u64) -> RunOpts {
 fn single_node_runs_valid_under_pauses_and_invalid_after_amnesia() {
     let r = run(&opts("pause", 10)).expect("run");
     for v in &r.verdicts {
-        assert_eq!(v.status, Status::Valid, "{}: {}", v.workload.name(), v.summary());
-        assert!(v.ok > 100, "{}: too few ok ops ({})", v.workload.name(), v.ok);
+        assert_eq!(
+            v.status,
+            Status::Valid,
+            "{}: {}",
+            v.workload.name(),
+            v.summary()
+        );
+        assert!(
+            v.ok > 100,
+            "{}: too few ok ops ({})",
+            v.workload.name(),
+            v.ok
+        );
     }
     assert_eq!(r.verdicts.len(), 4);
-    assert!(!r.history.faults.is_empty(), "the nemesis must have paused the node");
+    assert!(
+        !r.history.faults.is_empty(),
+        "the nemesis must have paused the node"
+    );
     assert!(r.dir.join("timeline.svg").exists());
     // The saved history re-checks to the same verdicts.
     let again = recheck(&r.dir).expect("recheck");

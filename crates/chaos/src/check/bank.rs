@@ -22,7 +22,11 @@ pub fn check_bank(ops: &[&Op], total: i64) -> Verdict {
             f.add(
                 0,
                 "lost-account",
-                format!("{bank}: read at {} found {} missing", secs(o.invoke_ns), accounts[i]),
+                format!(
+                    "{bank}: read at {} found {} missing",
+                    secs(o.invoke_ns),
+                    accounts[i]
+                ),
             );
             continue;
         }
@@ -52,16 +56,33 @@ mod tests {
 
     fn read(b: &[Option<i64>]) -> Op {
         let accounts = (0..b.len()).map(|i| format!("{{b}}a{i}")).collect();
-        op(1, Call::ReadBank { accounts, multi: true }, 0, 1, ok(Ret::Balances(b.to_vec())))
+        op(
+            1,
+            Call::ReadBank {
+                accounts,
+                multi: true,
+            },
+            0,
+            1,
+            ok(Ret::Balances(b.to_vec())),
+        )
     }
     fn transfer() -> Op {
-        let call = Call::Transfer { from: "{b}a0".into(), to: "{b}a1".into(), amount: 3 };
+        let call = Call::Transfer {
+            from: "{b}a0".into(),
+            to: "{b}a1".into(),
+            amount: 3,
+        };
         op(2, call, 0, 1, unknown())
     }
 
     #[test]
     fn conserved_total_is_valid() {
-        let h = [transfer(), read(&[Some(10), Some(10)]), read(&[Some(7), Some(13)])];
+        let h = [
+            transfer(),
+            read(&[Some(10), Some(10)]),
+            read(&[Some(7), Some(13)]),
+        ];
         let v = check_bank(&h.iter().collect::<Vec<_>>(), 20);
         assert_eq!(v.status, Status::Valid);
         assert_eq!(v.unknown, 1);
@@ -73,6 +94,10 @@ mod tests {
         let v = check_bank(&h.iter().collect::<Vec<_>>(), 20);
         assert_eq!(v.status, Status::Invalid);
         assert_eq!(v.anomaly_counts.len(), 2);
-        assert!(v.summary().starts_with("INVALID: wrong-total"), "{}", v.summary());
+        assert!(
+            v.summary().starts_with("INVALID: wrong-total"),
+            "{}",
+            v.summary()
+        );
     }
 }

@@ -68,7 +68,13 @@ pub fn check_counter(ops: &[&Op]) -> Verdict {
                 (Call::Incr { .. }, Some(Ret::Int(v))) => *v,
                 _ => continue,
             };
-            let is_final = matches!(o.call, Call::ReadCounter { final_read: true, .. });
+            let is_final = matches!(
+                o.call,
+                Call::ReadCounter {
+                    final_read: true,
+                    ..
+                }
+            );
             has_final |= is_final;
             // An INCRBY reply includes its own increment: bound it as a
             // read that completes at its completion.
@@ -109,10 +115,28 @@ mod tests {
     use crate::check::Status;
 
     fn inc(by: i64, a: u64, b: u64, o: Outcome) -> Op {
-        op(1, Call::Incr { key: "c".into(), by }, a, b, o)
+        op(
+            1,
+            Call::Incr {
+                key: "c".into(),
+                by,
+            },
+            a,
+            b,
+            o,
+        )
     }
     fn read(v: i64, a: u64, b: u64, fin: bool) -> Op {
-        op(2, Call::ReadCounter { key: "c".into(), final_read: fin }, a, b, ok(Ret::Int(v)))
+        op(
+            2,
+            Call::ReadCounter {
+                key: "c".into(),
+                final_read: fin,
+            },
+            a,
+            b,
+            ok(Ret::Int(v)),
+        )
     }
     fn run(h: &[Op]) -> Verdict {
         check_counter(&h.iter().collect::<Vec<_>>())

@@ -63,7 +63,13 @@ pub fn check_list_append(ops: &[&Op]) -> Verdict {
         check_lost(key, &k, &mut f);
         check_stale(key, &k, &mut f);
         let has_final = key_ops.iter().any(|o| {
-            matches!(o.call, Call::ReadList { final_read: true, .. }) && o.outcome.is_ok()
+            matches!(
+                o.call,
+                Call::ReadList {
+                    final_read: true,
+                    ..
+                }
+            ) && o.outcome.is_ok()
         });
         if !has_final {
             f.undecided(format!("no successful final read of {key}"));
@@ -78,14 +84,25 @@ fn check_reads_alone(key: &str, k: &KeyOps, f: &mut Findings) {
         let mut seen = HashSet::new();
         for v in r.values {
             if !seen.insert(v) {
-                f.add(1, "duplicate", format!("{key}: {v} twice in read at {}", secs(r.op.invoke_ns)));
+                f.add(
+                    1,
+                    "duplicate",
+                    format!("{key}: {v} twice in read at {}", secs(r.op.invoke_ns)),
+                );
             }
             match k.appends.get(v) {
-                None => f.add(1, "from-nowhere", format!("{key}: {v} read but never appended")),
+                None => f.add(
+                    1,
+                    "from-nowhere",
+                    format!("{key}: {v} read but never appended"),
+                ),
                 Some(a) if matches!(a.outcome, Outcome::Fail { .. }) => f.add(
                     1,
                     "failed-but-visible",
-                    format!("{key}: append of {v} reported failed ({}) but read", err_of(a)),
+                    format!(
+                        "{key}: append of {v} reported failed ({}) but read",
+                        err_of(a)
+                    ),
                 ),
                 Some(_) => {}
             }
@@ -104,7 +121,12 @@ fn err_of(op: &Op) -> &str {
 fn check_prefixes(key: &str, k: &KeyOps, longest: &[u64], f: &mut Findings) {
     for r in &k.reads {
         if !longest.starts_with(r.values) {
-            let at = r.values.iter().zip(longest).position(|(a, b)| a != b).unwrap_or(0);
+            let at = r
+                .values
+                .iter()
+                .zip(longest)
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
             f.add(
                 2,
                 "incompatible-order",
@@ -138,7 +160,9 @@ fn check_lost(key: &str, k: &KeyOps, f: &mut Findings) {
         for (t, v) in &acked[..before] {
             if !present.contains(v) && reported.insert(*v) {
                 let what = match r.op.call {
-                    Call::ReadList { final_read: true, .. } => "final read",
+                    Call::ReadList {
+                        final_read: true, ..
+                    } => "final read",
                     _ => "read",
                 };
                 f.add(
@@ -222,12 +246,25 @@ mod tests {
     use crate::check::Status;
 
     fn app(v: u64, a: u64, b: u64, o: Outcome) -> Op {
-        op(1, Call::Append { key: "l".into(), value: v, multi: false }, a, b, o)
+        op(
+            1,
+            Call::Append {
+                key: "l".into(),
+                value: v,
+                multi: false,
+            },
+            a,
+            b,
+            o,
+        )
     }
     fn read(vals: &[u64], a: u64, b: u64, fin: bool) -> Op {
         op(
             2,
-            Call::ReadList { key: "l".into(), final_read: fin },
+            Call::ReadList {
+                key: "l".into(),
+                final_read: fin,
+            },
             a,
             b,
             ok(Ret::List(vals.to_vec())),
@@ -264,7 +301,11 @@ mod tests {
         ];
         let v = run(&h);
         assert_eq!(v.status, Status::Invalid);
-        assert!(v.summary().contains("lost-append: l: append of 2"), "{}", v.summary());
+        assert!(
+            v.summary().contains("lost-append: l: append of 2"),
+            "{}",
+            v.summary()
+        );
         assert!(v.summary().contains("final read"));
     }
 
@@ -293,7 +334,10 @@ mod tests {
             read(&[1, 1, 2, 99], 40, 50, true),
         ];
         let v = run(&h);
-        assert_eq!(kinds(&v), vec!["duplicate", "failed-but-visible", "from-nowhere"]);
+        assert_eq!(
+            kinds(&v),
+            vec!["duplicate", "failed-but-visible", "from-nowhere"]
+        );
     }
 
     #[test]

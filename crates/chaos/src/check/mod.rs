@@ -92,7 +92,8 @@ impl Findings {
         let same_kind = self.counts[kind];
         // Keep a few of each kind so one flood does not hide another kind.
         if same_kind <= MAX_ANOMALIES_KEPT as u64 {
-            self.items.push((priority, format!("{kind}: {description}")));
+            self.items
+                .push((priority, format!("{kind}: {description}")));
         }
     }
 

@@ -123,9 +123,9 @@ pub fn check_register(ops: &[&Op]) -> Verdict {
                     ),
                 );
             }
-            CheckResult::Timeout { .. } => {
-                f.undecided(format!("linearizability search budget ran out on key {key}"))
-            }
+            CheckResult::Timeout { .. } => f.undecided(format!(
+                "linearizability search budget ran out on key {key}"
+            )),
         }
     }
     f.into_verdict(Workload::Register, ops)
@@ -138,7 +138,16 @@ mod tests {
     use crate::check::Status;
 
     fn set(c: u32, v: u64, a: u64, b: u64, o: Outcome) -> Op {
-        op(c, Call::Set { key: "k".into(), value: v }, a, b, o)
+        op(
+            c,
+            Call::Set {
+                key: "k".into(),
+                value: v,
+            },
+            a,
+            b,
+            o,
+        )
     }
     fn get(c: u32, a: u64, b: u64, v: Option<u64>) -> Op {
         op(c, Call::Get { key: "k".into() }, a, b, ok(Ret::Value(v)))
@@ -154,7 +163,10 @@ mod tests {
             get(2, 20, 30, Some(1)),
             op(
                 1,
-                Call::SetGet { key: "k".into(), value: 2 },
+                Call::SetGet {
+                    key: "k".into(),
+                    value: 2,
+                },
                 40,
                 50,
                 ok(Ret::Value(Some(1))),
@@ -176,7 +188,11 @@ mod tests {
         ];
         let v = run(&h);
         assert_eq!(v.status, Status::Invalid);
-        assert!(v.summary().starts_with("INVALID: nonlinearizable: key k"), "{}", v.summary());
+        assert!(
+            v.summary().starts_with("INVALID: nonlinearizable: key k"),
+            "{}",
+            v.summary()
+        );
     }
 
     #[test]
@@ -203,7 +219,10 @@ mod tests {
         let sg = |c, v, a, b| {
             op(
                 c,
-                Call::SetGet { key: "k".into(), value: v },
+                Call::SetGet {
+                    key: "k".into(),
+                    value: v,
+                },
                 a,
                 b,
                 ok(Ret::Value(None)),
