@@ -319,11 +319,8 @@ impl ClusterClient {
             Ok(mut v) => {
                 let last = v.pop().expect("at least one reply");
                 if multi {
-                    // Queued-command errors explain an EXECABORT.
-                    let queued = v.into_iter().skip(usize::from(asking) + 1);
-                    let first_err = queued.into_iter().find(|r| matches!(r, Reply::Error(_)));
-                    if let (Reply::Error(_), Some(Reply::Error(e))) = (&last, first_err) {
-                        return judge_error(&e);
+                    if let Some(a) = judge_transaction(&v[usize::from(asking)..], &last) {
+                        return a;
                     }
                 }
                 match last {
@@ -332,6 +329,35 @@ impl ClusterClient {
                 }
             }
         }
+    }
+}
+
+/// Judges a MULTI/EXEC exchange from the MULTI reply and the queued
+/// replies (`before_exec`) and EXEC's reply; `None` when EXEC's reply alone
+/// decides.
+fn judge_transaction(before_exec: &[Reply], exec: &Reply) -> Option<Attempt> {
+    let (multi, queued) = before_exec.split_first()?;
+    if let Reply::Error(e) = multi {
+        // Without a transaction the "queued" commands ran on their own: if
+        // any of them did not answer with an error, something executed.
+        let ran = queued.iter().any(|r| !matches!(r, Reply::Error(_)));
+        return Some(if ran {
+            Attempt::Done(Res::Unknown(format!(
+                "MULTI failed ({}), commands ran alone",
+                String::from_utf8_lossy(e)
+            )))
+        } else {
+            judge_error(e)
+        });
+    }
+    // A queued-command error explains an EXECABORT (e.g. MOVED: retry).
+    let first_err = queued.iter().find_map(|r| match r {
+        Reply::Error(e) => Some(e),
+        _ => None,
+    });
+    match (exec, first_err) {
+        (Reply::Error(_), Some(e)) => Some(judge_error(e)),
+        _ => None,
     }
 }
 
@@ -428,6 +454,25 @@ mod tests {
             classify(b"WRONGTYPE Operation"),
             ErrKind::Definite
         ));
+    }
+
+    fn err(s: &'static str) -> Reply {
+        Reply::Error(Bytes::from_static(s.as_bytes()))
+    }
+
+    #[test]
+    fn judges_transactions() {
+        let moved = err("MOVED 1 127.0.0.12:30101");
+        let r = judge_transaction(&[Reply::OK, moved], &err("EXECABORT x"));
+        assert!(matches!(r, Some(Attempt::Redirect(_, false))));
+        // MULTI refused but the command ran alone: unknown, never failed.
+        let r = judge_transaction(
+            &[err("ERR nested"), Reply::Int(3)],
+            &err("ERR EXEC without MULTI"),
+        );
+        assert!(matches!(r, Some(Attempt::Done(Res::Unknown(_)))));
+        let r = judge_transaction(&[Reply::OK, Reply::QUEUED], &Reply::Array(vec![]));
+        assert!(r.is_none());
     }
 
     #[test]
