@@ -24,7 +24,7 @@ pub struct ClientMeta {
     pub lib_name: String,
     pub lib_ver: String,
     pub resp3: bool,
-    pub last_cmd: String,
+    pub last_cmd: &'static str,
     /// Commands queued in MULTI, or None outside MULTI.
     pub multi: Option<usize>,
     pub watching: usize,
@@ -85,7 +85,7 @@ impl ClientInfo {
             flags.push('N');
         }
         let multi = m.multi.map(|n| n as i64).unwrap_or(-1);
-        let cmd = current_cmd.unwrap_or(&m.last_cmd);
+        let cmd = current_cmd.unwrap_or(m.last_cmd);
         let cmd = if cmd.is_empty() { "NULL" } else { cmd };
         format!(
             "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",

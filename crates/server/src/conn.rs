@@ -209,7 +209,7 @@ impl<E: Engine> Conn<E> {
         if n > 0 {
             self.info.touch();
             let mut m = self.info.meta.lock();
-            m.last_cmd = self.current_cmd.to_string();
+            m.last_cmd = self.current_cmd;
             m.qbuf = self.rbuf.len();
         }
         if result.is_some() {

@@ -36,14 +36,22 @@ use crate::config::{Config, SharedConfig};
 use crate::engine::LocalEngine;
 use crate::server::Server;
 
+// The allocator is chosen by measurement (docs/benchmarks.md): mimalloc by
+// default; `jemalloc` and the system allocator are build options.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Reported by INFO memory.
 #[cfg(feature = "mimalloc")]
 pub const ALLOCATOR_NAME: &str = "mimalloc";
-#[cfg(not(feature = "mimalloc"))]
+#[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
+pub const ALLOCATOR_NAME: &str = "jemalloc";
+#[cfg(not(any(feature = "mimalloc", feature = "jemalloc")))]
 pub const ALLOCATOR_NAME: &str = "libc";
 
 fn main() -> ExitCode {
