@@ -17,6 +17,28 @@
 //!   [`Keyspace::execute_multi`] (EXEC), WATCH versions, ready keys for
 //!   blocked clients, snapshots.
 
+//!
+//! Intended differences from Redis 7.0 (all else aims to be identical):
+//! - One database (SELECT 0 only): `COPY ... DB n` with n != 0 answers
+//!   "ERR DB index is out of range".
+//! - OBJECT ENCODING is computed from content (`int`/`embstr`/`raw`,
+//!   `listpack`/`hashtable` with Redis's default thresholds, sticky for
+//!   hashes); a string grown by APPEND reports `embstr` where Redis says
+//!   `raw`. OBJECT IDLETIME is always 0 (no per-key LRU clock: it would
+//!   cost memory and differ between replicas); OBJECT FREQ gives Redis's
+//!   "no LFU policy" error.
+//! - INCRBYFLOAT/HINCRBYFLOAT compute in f64, not long double, and print 16
+//!   significant digits: results that need the 17th digit differ there.
+//! - HRANDFIELD with a negative count above `MAX_RANDFIELD_REPLY` elements
+//!   is refused instead of building a gigantic reply.
+//! - RANDOMKEY and HRANDFIELD (read commands) draw their randomness from
+//!   the state and time, so replicas agree; they are random "enough".
+//! - WATCH can report a change when another key of the same slot was
+//!   deleted (absent keys share a per-slot delete version) — a spurious
+//!   EXEC abort, never a missed one.
+//! - SCAN cursors are `slot << 40 | hash position` (see `Db::scan`).
+//! - DUMP payloads use our own format (see `snapshot`).
+
 #![forbid(unsafe_code)]
 
 pub mod args;
@@ -245,6 +267,12 @@ impl Keyspace {
         self.db.keys_in_slot(slot, max)
     }
 
+    /// Order-independent digest of the whole state (see [`Db::digest`]),
+    /// including the clock: equal on replicas that applied the same log.
+    pub fn digest(&self) -> u64 {
+        self.db.digest() ^ rng::mix64(self.last_now_ms)
+    }
+
     /// Number of keys (DBSIZE).
     pub fn len(&self) -> usize {
         self.db.len()
@@ -285,4 +313,174 @@ fn not_here(spec: &CommandSpec) -> Reply {
         "ERR command '{}' is executed by the server, not the keyspace",
         spec.name
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{parse, show, T};
+
+    fn watched(t: &T, keys: &[&str]) -> Vec<(Bytes, u64)> {
+        keys.iter()
+            .map(|k| {
+                (
+                    Bytes::copy_from_slice(k.as_bytes()),
+                    t.ks.watch_version(k.as_bytes()),
+                )
+            })
+            .collect()
+    }
+
+    fn exec(t: &mut T, w: &[(Bytes, u64)], cmds: &[&str]) -> String {
+        let cmds: Vec<Vec<Bytes>> = cmds.iter().map(|c| parse(c)).collect();
+        let ctx = t.ctx();
+        show(&t.ks.execute_multi(&cmds, w, &ctx))
+    }
+
+    #[test]
+    fn watch_detects_changes_of_present_and_absent_keys() {
+        let mut t = T::new();
+        t.ok("set a 1", "OK");
+        let w = watched(&t, &["a", "nokey"]);
+        t.ok("set other 1", "OK");
+        t.ok("get a", "1"); // reads do not touch
+        assert_eq!(exec(&mut t, &w, &["incr a"]), "[2]");
+        let w = watched(&t, &["a"]);
+        t.ok("set a 5", "OK");
+        assert_eq!(exec(&mut t, &w, &["incr a"]), "(nil)");
+        let w = watched(&t, &["nokey"]);
+        t.ok("set nokey 1", "OK");
+        t.ok("del nokey", "1");
+        assert_eq!(
+            exec(&mut t, &w, &["get a"]),
+            "(nil)",
+            "created and deleted again"
+        );
+        let w = watched(&t, &["a"]);
+        t.ok("expire a 100", "1");
+        assert_eq!(
+            exec(&mut t, &w, &["get a"]),
+            "(nil)",
+            "EXPIRE counts as a change"
+        );
+        let w = watched(&t, &["a"]);
+        t.ok("flushall", "OK");
+        assert_eq!(
+            exec(&mut t, &w, &["get a"]),
+            "(nil)",
+            "FLUSHALL touches everything"
+        );
+    }
+
+    #[test]
+    fn watch_fails_when_watched_key_expires() {
+        let mut t = T::new();
+        t.ok("set a 1 px 100", "OK");
+        let w = watched(&t, &["a"]);
+        t.now += 200;
+        assert_eq!(exec(&mut t, &w, &["get a"]), "(nil)");
+    }
+
+    #[test]
+    fn no_op_writes_do_not_disturb_watchers() {
+        let mut t = T::new();
+        t.ok("hset h f v", "1");
+        let w = watched(&t, &["h"]);
+        t.ok("hdel h nofield", "0");
+        t.ok("persist h", "0");
+        assert_eq!(exec(&mut t, &w, &["hget h f"]), "[v]");
+    }
+
+    #[test]
+    fn multi_keeps_going_after_errors_and_uses_distinct_seeds() {
+        let mut t = T::new();
+        t.ok("set s abc", "OK");
+        let out = exec(&mut t, &[], &["incr s", "set b 1", "incr b", "nosuch x"]);
+        assert_eq!(
+            out,
+            "[ERROR:ERR value is not an integer or out of range,OK,2,ERROR:ERR unknown command 'nosuch', with args beginning with: 'x' ]"
+        );
+    }
+
+    #[test]
+    fn internal_expire_deletes_only_expired_keys() {
+        let mut t = T::new();
+        t.ok("set a 1 px 10", "OK");
+        t.ok("set b 1 px 1000", "OK");
+        t.ok("set c 1", "OK");
+        t.now += 11;
+        let exp = t.ks.collect_expired(t.now, 10);
+        assert_eq!(exp, vec![Bytes::from_static(b"a")]);
+        t.ok("__expire a b c", "1");
+        assert_eq!(t.ks.len(), 2);
+        assert!(lookup(b"__expire").is_none(), "not visible to clients");
+    }
+
+    #[test]
+    fn execute_read_sees_but_does_not_delete_expired_keys() {
+        let mut t = T::new();
+        t.ok("set a 1 px 10", "OK");
+        t.now += 11;
+        assert_eq!(t.read("get a"), Reply::Null);
+        assert_eq!(t.ks.len(), 1, "still stored until a write or __expire");
+        assert!(show(&t.read("set a 2")).contains("not read-only"));
+        assert!(show(&t.read("ping")).contains("executed by the server"));
+        t.ok("get a", "(nil)");
+    }
+
+    #[test]
+    fn slot_index() {
+        let mut t = T::new();
+        t.ok("mset {x}1 a {x}2 b {x}3 c other d", "OK");
+        let slot = slotraft_types::key_slot(b"x").get();
+        assert_eq!(t.ks.count_keys_in_slot(slot), 3);
+        assert_eq!(t.ks.keys_in_slot(slot, 2).len(), 2);
+        t.ok("del {x}2", "1");
+        assert_eq!(t.ks.count_keys_in_slot(slot), 2);
+    }
+
+    #[test]
+    fn scan_returns_keys_present_throughout_despite_churn() {
+        let mut t = T::new();
+        for i in 0..200 {
+            t.ok(&format!("set {{same}}stable{i} v"), "OK");
+            t.ok(&format!("set k{i} v"), "OK");
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cur = "0".to_string();
+        let mut step = 0;
+        loop {
+            let Reply::Array(v) = t.reply(&format!("scan {cur} count 5")) else {
+                panic!()
+            };
+            let Reply::Array(keys) = &v[1] else { panic!() };
+            seen.extend(keys.iter().map(show));
+            // churn: add and remove other keys in the same (big) slot
+            t.ok(&format!("set {{same}}tmp{step} v"), "OK");
+            t.ok(
+                &format!("del {{same}}tmp{}", step / 2),
+                if step % 2 == 0 { "1" } else { "0" },
+            );
+            step += 1;
+            cur = show(&v[0]);
+            if cur == "0" {
+                break;
+            }
+        }
+        for i in 0..200 {
+            assert!(seen.contains(&format!("{{same}}stable{i}")));
+            assert!(seen.contains(&format!("k{i}")));
+        }
+    }
+
+    #[test]
+    fn unknown_and_arity_errors() {
+        let mut t = T::new();
+        t.err(
+            "foo a b",
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' ",
+        );
+        t.err("get", "ERR wrong number of arguments for 'get' command");
+        t.err("GET a b", "ERR wrong number of arguments for 'get' command");
+    }
 }

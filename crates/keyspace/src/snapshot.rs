@@ -4,7 +4,8 @@
 //! ```text
 //! magic "SLRFTKS1" | format u32 | op_counter u64 | last_now_ms u64
 //! | nranges u32 | (start u16, end u16)*            -- slots covered
-//! | records: 0x01 slot u16 slot_deleted u64         -- one per covered slot
+//! | records: 0x01 slot u16 slot_deleted u64         -- per covered slot that
+//! |                                                    has keys or deletes
 //! |          0x02 key value expire_at u64 version u64
 //! | 0xFF key_count u64 | crc32 u32                  -- CRC of all before it
 //! ```
@@ -351,10 +352,14 @@ pub fn write(ks: &Keyspace, ranges: &[RangeInclusive<u16>], w: &mut impl Write) 
     let mut count = 0u64;
     for r in ranges {
         for slot in r.clone() {
+            let deleted = db.meta.slot_deleted[slot as usize];
+            if deleted == 0 && db.count_in_slot(slot) == 0 {
+                continue; // nothing to say: absent slots restore as empty
+            }
             buf.clear();
             buf.push(T_SLOT);
             buf.extend_from_slice(&slot.to_le_bytes());
-            buf.extend_from_slice(&db.meta.slot_deleted[slot as usize].to_le_bytes());
+            buf.extend_from_slice(&deleted.to_le_bytes());
             cw.put(&buf)?;
             for n in db.slot_nodes(slot) {
                 buf.clear();

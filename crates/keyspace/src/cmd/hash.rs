@@ -37,7 +37,7 @@ pub const HANDLERS: &[(&str, Handler)] = &[
 pub const MAX_RANDFIELD_REPLY: u64 = 16 * 1024 * 1024;
 
 fn pairs_arity(argv: &[Bytes]) -> Result<(), Reply> {
-    if argv.len() % 2 == 1 {
+    if !argv.len().is_multiple_of(2) {
         return Err(args::wrong_arity(
             &String::from_utf8_lossy(&argv[0]).to_ascii_lowercase(),
         ));

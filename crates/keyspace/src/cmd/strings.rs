@@ -228,14 +228,13 @@ fn getex(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
         Some((t, _)) => {
             db.set_expire(&argv[1], Some(t), now);
         }
-        None if o.persist => {
-            if db
+        None if o.persist
+            && db
                 .lookup(&argv[1], now)
                 .and_then(|n| n.expire_at())
-                .is_some()
-            {
-                db.set_expire(&argv[1], None, now);
-            }
+                .is_some() =>
+        {
+            db.set_expire(&argv[1], None, now);
         }
         None => {}
     }
@@ -243,7 +242,7 @@ fn getex(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
 }
 
 fn mset_arity(argv: &[Bytes]) -> Result<(), Reply> {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Err(args::wrong_arity(
             &String::from_utf8_lossy(&argv[0]).to_ascii_lowercase(),
         ));

@@ -1,0 +1,45 @@
+//! Memory per key: loads N string keys (`key:%012d`, 100-byte values, like
+//! `redis-benchmark -r`) through `Keyspace::execute` and prints the RSS
+//! growth per key from /proc/self/status.
+//!
+//! Run: `cargo run --release -p slotraft-keyspace --example mem -- 1000000`
+//! Compare with Redis: load the same keys with `redis-cli --pipe` and read
+//! `used_memory_rss` (see the crate README section in lib.rs docs).
+
+use bytes::Bytes;
+use slotraft_keyspace::{ExecCtx, Keyspace};
+
+fn rss_kb() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").expect("linux /proc");
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS line")
+}
+
+fn main() {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map_or(1_000_000, |a| a.parse().expect("N"));
+    let mut ks = Keyspace::new();
+    let before = rss_kb();
+    let value = Bytes::from(vec![b'x'; 100]);
+    let set = Bytes::from_static(b"set");
+    let ctx = ExecCtx {
+        now_ms: 1,
+        seed: 1,
+        may_block: false,
+    };
+    for i in 0..n {
+        let argv = [
+            set.clone(),
+            Bytes::from(format!("key:{i:012}")),
+            value.clone(),
+        ];
+        ks.execute(&argv, &ctx);
+    }
+    assert_eq!(ks.len() as u64, n);
+    let after = rss_kb();
+    let per_key = (after - before) as f64 * 1024.0 / n as f64;
+    println!("keys={n} rss_before_kb={before} rss_after_kb={after} bytes_per_key={per_key:.1}");
+}
