@@ -168,13 +168,41 @@ impl<E: Engine> Conn<E> {
             "config" => self.cmd_config(argv),
             "info" => self.cmd_info(argv),
             "command" => self.cmd_command(argv),
-            "dbsize" => Reply::Int(self.server.engine.stats().keys as i64),
+            "shutdown" => self.cmd_shutdown(argv),
+            "lastsave" => Reply::Int(
+                (std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    - self.server.started.elapsed())
+                .as_secs() as i64,
+            ),
+            "cluster" | "readonly" | "readwrite" | "asking" => {
+                Reply::error("ERR This instance has cluster support disabled")
+            }
             // Commands the keyspace marks server-level but slotraft does not
             // implement yet: say so honestly rather than pretend.
             other => Reply::error(format!(
                 "ERR command '{other}' is not supported by slotraft"
             )),
         }
+    }
+
+    /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: the same graceful path as
+    /// SIGTERM (with `--dir` the snapshot is saved; NOSAVE/SAVE/NOW/FORCE
+    /// are accepted and change nothing). No reply on success: the
+    /// connection closes, as in Redis.
+    fn cmd_shutdown(&mut self, argv: &Argv) -> Reply {
+        for a in &argv[1..] {
+            match lower(a).as_str() {
+                "nosave" | "save" | "now" | "force" => {}
+                "abort" => return Reply::error("ERR No shutdown in progress."),
+                _ => return syntax_error(),
+            }
+        }
+        self.server.shutdown_request.notify_one();
+        self.sess.close = true;
+        self.sess.reply_mode = ReplyMode::Off;
+        Reply::OK
     }
 
     fn cmd_multi(&mut self) -> Reply {

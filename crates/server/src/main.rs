@@ -168,13 +168,17 @@ async fn serve(cfg: Config, file: Option<std::path::PathBuf>) -> std::io::Result
         run_id: run_id(),
         shutdown: shutdown_rx,
         port,
+        shutdown_request: tokio::sync::Notify::new(),
     });
     for l in listeners {
         info!(addr = %l.local_addr()?, "Ready to accept connections tcp");
         tokio::spawn(server::accept_loop(server.clone(), l));
     }
     tokio::spawn(expire::run(server.clone()));
-    wait_for_signal().await;
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        _ = server.shutdown_request.notified() => info!("SHUTDOWN command received"),
+    }
     info!("shutdown requested: closing clients");
     let _ = shutdown_tx.send(true);
     server::drain(&server).await;

@@ -75,6 +75,8 @@ pub struct Server<E: Engine> {
     pub shutdown: watch::Receiver<bool>,
     /// The port actually bound (config `port 0` picks a free one).
     pub port: u16,
+    /// Raised by the SHUTDOWN command; main treats it like SIGTERM.
+    pub shutdown_request: tokio::sync::Notify,
 }
 
 /// Binds every configured address; fails if any cannot be bound.
