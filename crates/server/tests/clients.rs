@@ -455,3 +455,12 @@ fn sigint_also_exits_zero_and_config_file_is_read() {
     assert!(s.wait_exit(Duration::from_secs(10)).success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn shutdown_command_exits_zero() {
+    let mut s = Server::start(&[]);
+    let mut c = s.conn();
+    // No reply: the server closes the connection and exits.
+    assert!(redis::cmd("SHUTDOWN").query::<Value>(&mut c).is_err());
+    assert!(s.wait_exit(Duration::from_secs(10)).success());
+}
