@@ -151,7 +151,7 @@ fn scored<'a>(items: impl IntoIterator<Item = (&'a [u8], f64)>, withscores: bool
 }
 
 /// `[member, score]` pairs nested in both protocols (ZMPOP/BZMPOP).
-fn nested_pairs(items: &[(Box<[u8]>, f64)]) -> Reply {
+fn nested_pairs(items: &[(crate::types::list::Member, f64)]) -> Reply {
     Reply::Array(
         items
             .iter()
@@ -168,7 +168,7 @@ fn score_bytes(s: f64) -> Bytes {
     Bytes::copy_from_slice(&enc[start..enc.len() - 2])
 }
 
-fn owned_refs(items: &[(Box<[u8]>, f64)]) -> impl Iterator<Item = (&[u8], f64)> {
+fn owned_refs(items: &[(crate::types::list::Member, f64)]) -> impl Iterator<Item = (&[u8], f64)> {
     items.iter().map(|(m, s)| (&m[..], *s))
 }
 
@@ -595,7 +595,7 @@ fn zrangestore(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
 // ----- pops -----
 
 /// Pops up to `count` members from the min (or max) end, in pop order.
-fn pop_n(z: &mut ZSet, max: bool, count: usize) -> Vec<(Box<[u8]>, f64)> {
+fn pop_n(z: &mut ZSet, max: bool, count: usize) -> Vec<(crate::types::list::Member, f64)> {
     let n = count.min(z.len());
     if max {
         let len = z.len();

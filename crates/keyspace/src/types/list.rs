@@ -15,6 +15,68 @@
 
 use std::collections::VecDeque;
 
+/// Members up to this many bytes are stored inline (no heap block).
+pub const INLINE_MEMBER: usize = 22;
+
+/// One element of a list, set or sorted set: inline when short (most
+/// queue items, ids, tags), else a boxed slice. 24 bytes either way, where
+/// a `Box<[u8]>` costs 16 bytes plus a heap block of at least 32 for short
+/// strings — so short elements take half the memory.
+#[derive(Clone)]
+pub enum Member {
+    Inline(u8, [u8; INLINE_MEMBER]),
+    Heap(Box<[u8]>),
+}
+
+impl Member {
+    pub fn new(b: &[u8]) -> Member {
+        if b.len() <= INLINE_MEMBER {
+            let mut buf = [0u8; INLINE_MEMBER];
+            buf[..b.len()].copy_from_slice(b);
+            Member::Inline(b.len() as u8, buf)
+        } else {
+            Member::Heap(b.into())
+        }
+    }
+
+    /// Heap bytes owned besides the 24 bytes of the value itself.
+    pub fn heap_len(&self) -> usize {
+        match self {
+            Member::Inline(..) => 0,
+            Member::Heap(b) => b.len(),
+        }
+    }
+}
+
+impl std::ops::Deref for Member {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            Member::Inline(n, b) => &b[..*n as usize],
+            Member::Heap(b) => b,
+        }
+    }
+}
+
+impl AsRef<[u8]> for Member {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl PartialEq for Member {
+    fn eq(&self, other: &Member) -> bool {
+        self[..] == other[..]
+    }
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self))
+    }
+}
+
 /// Which end of a list.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum End {
@@ -25,7 +87,7 @@ pub enum End {
 /// A Redis list. Index 0 is the head (left end).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct List {
-    items: VecDeque<Box<[u8]>>,
+    items: VecDeque<Member>,
 }
 
 impl List {
@@ -47,11 +109,11 @@ impl List {
     }
 
     pub fn push_back(&mut self, v: &[u8]) {
-        self.items.push_back(v.into());
+        self.items.push_back(Member::new(v));
     }
 
     pub fn push_front(&mut self, v: &[u8]) {
-        self.items.push_front(v.into());
+        self.items.push_front(Member::new(v));
     }
 
     /// Pushes at `end`.
@@ -63,7 +125,7 @@ impl List {
     }
 
     /// Pops from `end`.
-    pub fn pop(&mut self, end: End) -> Option<Box<[u8]>> {
+    pub fn pop(&mut self, end: End) -> Option<Member> {
         let v = match end {
             End::Left => self.items.pop_front(),
             End::Right => self.items.pop_back(),
@@ -89,7 +151,7 @@ impl List {
     pub fn set(&mut self, i: usize, v: &[u8]) -> bool {
         match self.items.get_mut(i) {
             Some(slot) => {
-                *slot = v.into();
+                *slot = Member::new(v);
                 true
             }
             None => false,
@@ -104,7 +166,7 @@ impl List {
 
     /// Inserts `v` so that it ends up at index `i` (`i <= len`).
     pub fn insert(&mut self, i: usize, v: &[u8]) {
-        self.items.insert(i, v.into());
+        self.items.insert(i, Member::new(v));
     }
 
     /// Index of the first element equal to `pivot`.
@@ -167,8 +229,8 @@ impl List {
 
     /// Approximate heap bytes used.
     pub fn mem_usage(&self) -> usize {
-        self.items.capacity() * std::mem::size_of::<Box<[u8]>>()
-            + self.items.iter().map(|e| e.len()).sum::<usize>()
+        self.items.capacity() * std::mem::size_of::<Member>()
+            + self.items.iter().map(|e| e.heap_len()).sum::<usize>()
     }
 }
 
@@ -188,6 +250,18 @@ mod tests {
         l.iter()
             .map(|e| String::from_utf8(e.to_vec()).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn member_is_compact() {
+        assert_eq!(std::mem::size_of::<Member>(), 24);
+        assert_eq!(&Member::new(b"short")[..], b"short");
+        let long = [7u8; 100];
+        assert_eq!(&Member::new(&long)[..], &long[..]);
+        assert_eq!(
+            &Member::new(&[1u8; INLINE_MEMBER])[..],
+            &[1u8; INLINE_MEMBER][..]
+        );
     }
 
     #[test]

@@ -18,15 +18,16 @@
 //! everywhere; the hash table only maps member → position and its own layout
 //! never leaks into a reply.
 //!
-//! Memory: one boxed slice (16 bytes + the member's allocation) per member in
-//! the vector, and 4 bytes per slot in the index table (load <= 3/4), so about
-//! 22 bytes of overhead per member besides the member's heap block.
+//! Memory: one [`Member`] (24 bytes, members up to 22 bytes inline) per
+//! member in the vector, and 4 bytes per slot in the index table (load <=
+//! 3/4), so about 30 bytes per short member in total.
 //!
 //! SSCAN walks positions from the end towards 0: a delete moves the *last*
 //! member (already returned) into the hole, and adds append after the cursor,
 //! so a member present for the whole scan is returned at least once (it may be
 //! returned twice), which is the SCAN contract.
 
+use super::list::Member;
 use crate::rng::{hash_bytes, Rng};
 
 /// Slot value meaning "never used".
@@ -167,7 +168,7 @@ impl IndexTable {
 /// Invariant: `index` maps each `members[i]` to `i`, and members are unique.
 #[derive(Clone, Debug, Default)]
 pub struct Set {
-    members: Vec<Box<[u8]>>,
+    members: Vec<Member>,
     index: IndexTable,
 }
 
@@ -208,8 +209,8 @@ impl Set {
 
     /// Approximate heap bytes used (for MEMORY/INFO accounting).
     pub fn mem_usage(&self) -> usize {
-        self.members.capacity() * 16
-            + self.members.iter().map(|m| m.len()).sum::<usize>()
+        self.members.capacity() * std::mem::size_of::<Member>()
+            + self.members.iter().map(|m| m.heap_len()).sum::<usize>()
             + self.index.heap_bytes()
     }
 
@@ -225,7 +226,7 @@ impl Set {
         }
         assert!(self.members.len() < MAX_MEMBERS, "set too large");
         let pos = self.members.len() as u32;
-        self.members.push(m.into());
+        self.members.push(Member::new(m));
         let members = &self.members;
         self.index.insert(m, pos, |p| &members[p as usize]);
         true
@@ -246,7 +247,7 @@ impl Set {
     /// Removes the member at `pos` (swap-remove), fixing the index for the
     /// member that moves into the hole. `unindex` says whether the removed
     /// member is still in the index.
-    fn take_at(&mut self, pos: usize, unindex: bool) -> Box<[u8]> {
+    fn take_at(&mut self, pos: usize, unindex: bool) -> Member {
         if unindex {
             let members = &self.members;
             let removed = self.index.remove(&members[pos], |p| &members[p as usize]);
@@ -290,7 +291,7 @@ impl Set {
     }
 
     /// Removes and returns a uniformly chosen member; None when empty.
-    pub fn pop_random(&mut self, rng: &mut Rng) -> Option<Box<[u8]>> {
+    pub fn pop_random(&mut self, rng: &mut Rng) -> Option<Member> {
         if self.members.is_empty() {
             return None;
         }
@@ -385,7 +386,7 @@ mod tests {
         while let Some(x) = a.pop_random(&mut ra) {
             let y = b.pop_random(&mut rb).unwrap();
             assert_eq!(x, y);
-            assert!(seen.insert(x));
+            assert!(seen.insert(x.to_vec()));
         }
         assert_eq!(seen.len(), 200);
     }

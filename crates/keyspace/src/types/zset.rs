@@ -15,9 +15,11 @@
 //!   nodes keep each child's subtree size (for rank) and smallest id (for
 //!   search), so members are stored exactly once.
 //!
-//! Per member this costs about 24 bytes (slab) + ~5 (tree leaf) + ~5
-//! (index) besides the member's own heap block; Redis's skiplist+dict costs
-//! roughly 100, so large sorted sets stay well under the 1.2x memory target.
+//! Per member this costs about 32 bytes (slab entry: a 24-byte [`Member`],
+//! inline up to 22 bytes, + the score) + ~5 (tree leaf) + ~5 (index);
+//! Redis's skiplist+dict costs roughly 100+, so large sorted sets stay well
+//! under the 1.2x memory target (small ones are larger than Redis's
+//! listpack encoding; see the report in docs).
 //!
 //! Scores are `f64` without NaN (callers reject NaN before inserting; an
 //! assert guards it). -0.0 and 0.0 compare equal (ties break by member
@@ -26,6 +28,7 @@
 
 use std::cmp::Ordering;
 
+use super::list::Member;
 use super::set::{IndexTable, MAX_MEMBERS};
 
 /// Largest number of ids in one leaf.
@@ -37,7 +40,7 @@ const MIN_FILL: usize = 16;
 
 #[derive(Clone, Debug)]
 struct Entry {
-    member: Box<[u8]>,
+    member: Member,
     score: f64,
 }
 
@@ -142,7 +145,7 @@ impl ZSet {
                 Node::Inner { children, .. } => children.capacity() * 12 + 72,
             })
             .sum();
-        self.entries.capacity() * 24
+        self.entries.capacity() * std::mem::size_of::<Option<Entry>>()
             + self
                 .entries
                 .iter()
@@ -186,7 +189,7 @@ impl ZSet {
             None => {
                 assert!(self.len < MAX_MEMBERS, "sorted set too large");
                 let e = Entry {
-                    member: member.into(),
+                    member: Member::new(member),
                     score,
                 };
                 let id = match self.free_entries.pop() {
@@ -216,7 +219,7 @@ impl ZSet {
         Some(self.remove_id(id).1)
     }
 
-    fn remove_id(&mut self, id: u32) -> (Box<[u8]>, f64) {
+    fn remove_id(&mut self, id: u32) -> (Member, f64) {
         self.tree_remove(id);
         let entries = &self.entries;
         let member = &entries[id as usize].as_ref().expect("live").member;
@@ -353,7 +356,7 @@ impl ZSet {
     }
 
     /// Removes the members with ascending ranks `start..end`; returns them.
-    pub fn remove_range(&mut self, start: usize, end: usize) -> Vec<(Box<[u8]>, f64)> {
+    pub fn remove_range(&mut self, start: usize, end: usize) -> Vec<(Member, f64)> {
         let end = end.min(self.len);
         let mut ids = Vec::with_capacity(end.saturating_sub(start));
         let mut r = start;
@@ -368,7 +371,7 @@ impl ZSet {
     }
 
     /// Removes and returns the member with ascending rank `r`.
-    pub fn pop_rank(&mut self, r: usize) -> Option<(Box<[u8]>, f64)> {
+    pub fn pop_rank(&mut self, r: usize) -> Option<(Member, f64)> {
         if r >= self.len {
             return None;
         }
