@@ -734,7 +734,7 @@ impl Cluster {
             ));
             return;
         }
-        let r = self.inv.observe_commit(i, commit, |idx| {
+        let r = self.inv.observe_commit(i, commit, term, |idx| {
             raw.log_term(LogIndex(idx)).map(|t| t.get())
         });
         if self.check(r).is_none() {

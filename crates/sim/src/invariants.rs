@@ -12,8 +12,10 @@
 //! - log matching: two persisted entries with the same index and term are
 //!   identical and are preceded by entries of the same term (by induction,
 //!   identical prefixes);
-//! - leader completeness: a node that becomes leader holds every entry any
-//!   node has committed so far;
+//! - leader completeness: a node that becomes leader of term T holds every
+//!   entry committed in a term before T (an entry committed in a later term
+//!   need not be there: a stale candidate's delayed votes can still make it
+//!   leader of an old term, which then can commit nothing);
 //! - state-machine safety: no two nodes commit or apply different entries at
 //!   the same index;
 //! - per node: commit and applied monotonic (commit also across restarts,
@@ -58,8 +60,10 @@ pub struct Invariants {
     leaders: BTreeMap<u64, usize>,
     /// (index, term) -> (payload hash, term of the previous entry).
     entries: HashMap<(u64, u64), (EntryHash, u64)>,
-    /// Index -> term of the committed entry (index 0 unused).
-    committed: Vec<Option<u64>>,
+    /// Index -> (term of the committed entry, lowest term of a node seen
+    /// holding it committed: the term in which it was committed, since the
+    /// leader that commits it is observed in the same step).
+    committed: Vec<Option<(u64, u64)>>,
     /// Index -> fingerprint of the applied entry.
     applied: Vec<Option<EntryHash>>,
     nodes: Vec<NodeWatch>,
@@ -76,12 +80,13 @@ impl Invariants {
         }
     }
 
-    /// Every committed index recorded so far with its term, ascending.
-    pub fn committed(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+    /// Every committed index recorded so far with its entry term and the
+    /// term it was committed in, ascending.
+    pub fn committed(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
         self.committed
             .iter()
             .enumerate()
-            .filter_map(|(i, t)| t.map(|t| (i as u64, t)))
+            .filter_map(|(i, t)| t.map(|(t, ct)| (i as u64, t, ct)))
     }
 
     pub fn max_committed(&self) -> u64 {
@@ -158,13 +163,15 @@ impl Invariants {
         Ok(())
     }
 
-    /// A node's in-memory commit index (after any input). `term_at` gives
+    /// A node's in-memory commit index (after any input), with the node's
+    /// current term. `term_at` gives
     /// the term of its entries at newly committed indexes (None if
     /// compacted).
     pub fn observe_commit(
         &mut self,
         node: usize,
         commit: u64,
+        observer_term: u64,
         term_at: impl Fn(u64) -> Option<u64>,
     ) -> Result<(), Violation> {
         let w = &mut self.nodes[node];
@@ -184,14 +191,14 @@ impl Invariants {
         for i in from..=commit {
             let Some(t) = term_at(i) else { continue };
             match self.committed[i as usize] {
-                Some(c) if c != t => {
+                Some((c, _)) if c != t => {
                     return Err(format!(
                         "state-machine safety: node {} committed term {t} at index {i}, another node committed term {c}",
                         node + 1
                     ))
                 }
-                Some(_) => {}
-                None => self.committed[i as usize] = Some(t),
+                Some((_, ct)) if ct <= observer_term => {}
+                _ => self.committed[i as usize] = Some((t, observer_term)),
             }
         }
         Ok(())
@@ -264,8 +271,8 @@ impl Invariants {
         compacted: u64,
         term_at: impl Fn(u64) -> Option<u64>,
     ) -> Result<(), Violation> {
-        for (i, t) in self.committed() {
-            if i <= compacted {
+        for (i, t, committed_in) in self.committed() {
+            if i <= compacted || committed_in >= term {
                 continue;
             }
             match term_at(i) {
@@ -311,9 +318,9 @@ mod tests {
     #[test]
     fn commit_and_apply_rules() {
         let mut inv = Invariants::new(2);
-        inv.observe_commit(0, 2, |_| Some(1)).unwrap();
-        assert!(inv.observe_commit(1, 2, Some).is_err());
-        assert!(inv.observe_commit(0, 1, |_| Some(1)).is_err());
+        inv.observe_commit(0, 2, 1, |_| Some(1)).unwrap();
+        assert!(inv.observe_commit(1, 2, 1, Some).is_err());
+        assert!(inv.observe_commit(0, 1, 1, |_| Some(1)).is_err());
         inv.observe_apply(0, 1, Some(7), 2).unwrap();
         assert!(inv.observe_apply(0, 3, Some(7), 2).is_err());
         inv.observe_apply(1, 1, Some(7), 1).unwrap();
@@ -328,15 +335,16 @@ mod tests {
         assert!(inv2.observe_durable_commit(0, 4).is_err());
         inv2.observe_restart(0, 0);
         assert!(
-            inv2.observe_commit(0, 3, |_| Some(1)).is_err(),
+            inv2.observe_commit(0, 3, 1, |_| Some(1)).is_err(),
             "lost commit"
         );
     }
 
     #[test]
     fn leader_completeness_needs_every_committed_entry() {
-        let mut inv = Invariants::new(2);
-        inv.observe_commit(0, 3, |i| Some(if i < 3 { 1 } else { 2 }))
+        let mut inv = Invariants::new(3);
+        // Node 0, leading term 2, commits indexes 1-3 (index 3 of term 2).
+        inv.observe_commit(0, 3, 2, |i| Some(if i < 3 { 1 } else { 2 }))
             .unwrap();
         let full = |i: u64| Some(if i < 3 { 1 } else { 2 });
         assert!(inv.check_leader_completeness(1, 3, 0, full).is_ok());
@@ -344,5 +352,13 @@ mod tests {
             .check_leader_completeness(1, 3, 0, |i| (i < 3).then_some(1))
             .is_err());
         assert!(inv.check_leader_completeness(1, 3, 3, |_| None).is_ok());
+        // A stale candidate that wins term 2 late need not hold what was
+        // committed in term 2 or later...
+        assert!(inv.check_leader_completeness(2, 2, 0, |_| None).is_ok());
+        // ...but a node seen later in a higher term does not lower the
+        // commit term, and a leader of term 3 must still hold it.
+        inv.observe_commit(2, 3, 5, |i| Some(if i < 3 { 1 } else { 2 }))
+            .unwrap();
+        assert!(inv.check_leader_completeness(1, 3, 0, |_| None).is_err());
     }
 }
