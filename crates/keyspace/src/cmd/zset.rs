@@ -1110,7 +1110,7 @@ fn zrandmember(db: &Db, argv: &[Bytes], now: u64) -> CmdResult {
         if count as u64 >= z.len() as u64 {
             (0..z.len()).collect()
         } else {
-            super::hash::distinct_picks(&mut rng, z.len(), count as usize)
+            crate::types::set::distinct_positions(&mut rng, z.len(), count as usize)
         }
     } else {
         let n = count.unsigned_abs();

@@ -306,16 +306,9 @@ impl Set {
         if count >= n {
             return self.iter().collect();
         }
-        // Partial Fisher-Yates over a position permutation: O(n) memory for
-        // the positions, but only `count` random draws.
-        let mut positions: Vec<u32> = (0..n as u32).collect();
-        for i in 0..count {
-            let j = i + pick(rng, n - i);
-            positions.swap(i, j);
-        }
-        positions[..count]
-            .iter()
-            .map(|&p| self.at(p as usize))
+        distinct_positions(rng, n, count)
+            .into_iter()
+            .map(|p| self.at(p))
             .collect()
     }
 
@@ -333,6 +326,37 @@ impl Set {
         let out = (lo..hi).rev().map(|p| self.at(p)).collect();
         (lo as u64, out)
     }
+}
+
+/// Below this ratio of picks to population, [`distinct_positions`] draws
+/// with rejection instead of shuffling a full position table.
+const SPARSE_PICK_RATIO: usize = 4;
+
+/// `k` distinct positions of `0..n` (`k <= n`), uniformly, deterministic
+/// given `rng`. Small `k` (the usual SRANDMEMBER/ZRANDMEMBER count) draws
+/// with rejection in O(k) memory; large `k` runs a partial Fisher-Yates
+/// over all positions (O(n), but then the reply is O(n) anyway).
+pub fn distinct_positions(rng: &mut Rng, n: usize, k: usize) -> Vec<usize> {
+    assert!(k <= n, "more picks than positions");
+    if k.saturating_mul(SPARSE_PICK_RATIO) < n {
+        let mut seen = hashbrown::HashSet::with_capacity_and_hasher(k, crate::rng::FixedState);
+        let mut out = Vec::with_capacity(k);
+        // Bounded in expectation: each draw succeeds with probability > 3/4.
+        while out.len() < k {
+            let p = pick(rng, n);
+            if seen.insert(p) {
+                out.push(p);
+            }
+        }
+        return out;
+    }
+    let mut positions: Vec<usize> = (0..n).collect();
+    for i in 0..k {
+        let j = i + pick(rng, n - i);
+        positions.swap(i, j);
+    }
+    positions.truncate(k);
+    positions
 }
 
 /// A uniform index in `0..n` (`n > 0`) from `rng`.
@@ -417,6 +441,17 @@ mod tests {
             if i % 10 != 0 {
                 assert!(seen.contains(i.to_be_bytes().as_slice()), "missed {i}");
             }
+        }
+    }
+
+    #[test]
+    fn distinct_positions_both_strategies() {
+        let mut r = rng(3);
+        for (n, k) in [(1000, 5), (1000, 900), (10, 10), (1, 0)] {
+            let v = distinct_positions(&mut r, n, k);
+            let uniq: std::collections::BTreeSet<_> = v.iter().collect();
+            assert_eq!(uniq.len(), k);
+            assert!(v.iter().all(|&p| p < n));
         }
     }
 
