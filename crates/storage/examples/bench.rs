@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 /// Bound on the bytes written by the sequential-bandwidth probe.
 const SEQ_MAX_BYTES: u64 = 2 << 30;
+/// Runs per cell and engine (best is kept).
+const REPEATS: usize = 2;
 /// Write size of the sequential-bandwidth probe.
 const SEQ_CHUNK: usize = 4 << 20;
 
@@ -180,6 +182,15 @@ fn open_ours(dir: &Path, groups: u64) -> Ours {
     }
 }
 
+fn ours_cell(base: &Path, size: usize, writers: usize, groups: u64, secs: f64) -> f64 {
+    let d = fresh_dir(base, "ours");
+    let ours = open_ours(&d, groups);
+    let r = run_cell(&ours, size, writers, groups, secs);
+    drop(ours);
+    let _ = std::fs::remove_dir_all(&d);
+    r
+}
+
 /// Runs `writers` threads for `secs`; returns durable records/s.
 fn run_cell(wal: &dyn Wal, size: usize, writers: usize, groups: u64, secs: f64) -> f64 {
     let stop = AtomicBool::new(false);
@@ -278,12 +289,17 @@ fn main() {
     for size in [100usize, 4096] {
         for groups in [1u64, 100] {
             for writers in [1usize, 16, 64, 256] {
-                let d = fresh_dir(&a.dir, "ours");
-                let ours = open_ours(&d, groups);
-                let r = run_cell(&ours, size, writers, groups, a.secs);
-                drop(ours);
-                let _ = std::fs::remove_dir_all(&d);
-                let theirs = theirs_cell(&a.dir, size, writers, groups, a.secs);
+                // Best of REPEATS alternating runs: the disk and CPUs are
+                // shared, so single runs are noisy; alternating keeps the
+                // comparison fair.
+                let mut r = 0f64;
+                let mut theirs: Option<f64> = None;
+                for _ in 0..REPEATS {
+                    r = r.max(ours_cell(&a.dir, size, writers, groups, a.secs));
+                    if let Some(t) = theirs_cell(&a.dir, size, writers, groups, a.secs) {
+                        theirs = Some(theirs.unwrap_or(0f64).max(t));
+                    }
+                }
                 let (t, ratio) = match theirs {
                     Some(t) => (format!("{t:.0}"), format!("{:.2}", r / t)),
                     None => ("n/a".into(), "n/a".into()),
@@ -299,6 +315,9 @@ fn main() {
         }
     }
     let bulk = bench_bulk(&a.dir, a.secs);
+    let (fsyncs_end, _, _) = bench_fsync(&a.dir, a.secs);
+    println!("raw fsync again at the end: {fsyncs_end:.0}/s");
+    let fsyncs = fsyncs.max(fsyncs_end);
     println!("large batches (4 writers x 1 MiB batches of 4 KiB entries): {bulk:.0} MB/s");
     println!("# targets");
     for (size, groups, r) in at64 {

@@ -319,6 +319,9 @@ fn start_segment(
         seg_len: 0,
         view,
         runs,
+        last_seq_hi: 0,
+        last_subs: 0,
+        last_sync: Duration::ZERO,
     };
     let prefix = w.segment_prefix(seq);
     file.write_at(&prefix, 0).map_err(io)?;

@@ -34,6 +34,8 @@ pub const MAX_SUBMIT_BYTES: usize = 2 * MAX_RECORD_PAYLOAD;
 /// Default extra time the writer waits to grow a batch. Zero: it takes what
 /// accumulated during the previous fsync (group commit without a timer).
 pub const DEFAULT_MAX_BATCH_WAIT: Duration = Duration::ZERO;
+/// Cap on the adaptive extra wait of the writer (see `Writer::next_batch`).
+pub const MAX_ADAPTIVE_WAIT: Duration = Duration::from_millis(1);
 /// Default bound on cached entry bytes (written entries kept in memory).
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 /// Bound on the cache's FIFO bookkeeping (entries, stale ones included).
@@ -235,6 +237,11 @@ pub(crate) struct Writer {
     /// disk, not what was submitted: a submitted-but-unwritten overwrite does
     /// not yet make the old entries dead on disk (docs 5.3).
     pub runs: HashMap<GroupId, VecDeque<Run>>,
+    /// Adaptive batching state: the last batch's highest seq, how many
+    /// submissions it held, and how long its fdatasync took.
+    pub last_seq_hi: u64,
+    pub last_subs: u64,
+    pub last_sync: Duration,
 }
 
 /// A run of consecutive written entries of one group in one segment.
@@ -849,25 +856,34 @@ impl Writer {
             }
             st = sh.work.wait(st).unwrap_or_else(|p| p.into_inner());
         }
-        let wait = sh.config.max_batch_wait;
-        if !wait.is_zero() {
-            let deadline = Instant::now() + wait;
-            // Bounded by the deadline.
-            while st.pending.len() < sh.config.max_batch_bytes && !st.shutdown {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                st = sh
-                    .work
-                    .wait_timeout(st, deadline - now)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
+        let fixed = sh.config.max_batch_wait;
+        // Adaptive group commit: the submitters released by the previous
+        // batch are about to resubmit; wait for as many of them as were in
+        // it, for at most half an fsync (capped), so batches do not alternate
+        // between "one record" and "everyone else".
+        let adaptive = (self.last_sync / 2).min(MAX_ADAPTIVE_WAIT);
+        let wait = fixed.max(adaptive);
+        let deadline = Instant::now() + wait;
+        // Bounded by the deadline.
+        while !st.shutdown
+            && st.pending.len() < sh.config.max_batch_bytes
+            && (st.next_seq - self.last_seq_hi < self.last_subs || !fixed.is_zero())
+        {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
             }
+            st = sh
+                .work
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         let buf = std::mem::take(&mut st.pending);
         let ops = std::mem::take(&mut st.pending_ops);
         let seq_hi = st.next_seq;
+        self.last_subs = seq_hi - self.last_seq_hi;
+        self.last_seq_hi = seq_hi;
         sh.space.notify_all();
         Some(Batch { buf, ops, seq_hi })
     }
@@ -882,7 +898,9 @@ impl Writer {
         debug_assert!(b.buf.len() <= MAX_TORN_TAIL);
         self.seg_file.write_at(&b.buf, base)?;
         self.seg_len += b.buf.len() as u64;
+        let t = Instant::now();
         self.seg_file.sync()?;
+        self.last_sync = t.elapsed();
         self.update_view(&b.ops, self.seg_seq);
         Ok((self.seg_seq, base))
     }
