@@ -192,6 +192,10 @@ pub(crate) struct State {
     pub next_seq: u64,
     pub durable_seq: u64,
     pub health: Health,
+    /// Durability callbacks by ticket. Bounded: only tickets not yet durable
+    /// are kept, and those are at most the submissions in the pending buffer
+    /// (bounded by `max_batch_bytes`, each at least one record) plus the one
+    /// batch in flight.
     pub callbacks: BTreeMap<u64, Vec<Callback>>,
     /// Open segments, for reads.
     pub segments: BTreeMap<u64, Arc<dyn VfsFile>>,
