@@ -58,9 +58,9 @@ enum Node {
     },
 }
 
-/// A sorted set (see module doc).
+/// The large-set representation: slab + index + order-statistic tree.
 #[derive(Clone, Debug)]
-pub struct ZSet {
+struct Tree {
     entries: Vec<Option<Entry>>,
     free_entries: Vec<u32>,
     index: IndexTable,
@@ -68,18 +68,6 @@ pub struct ZSet {
     free_nodes: Vec<u32>,
     root: u32,
     len: usize,
-}
-
-impl Default for ZSet {
-    fn default() -> Self {
-        ZSet::new()
-    }
-}
-
-impl PartialEq for ZSet {
-    fn eq(&self, other: &Self) -> bool {
-        self.len == other.len && self.iter().zip(other.iter()).all(|(a, b)| a == b)
-    }
 }
 
 /// The result of adding or updating one member.
@@ -102,9 +90,9 @@ pub fn cmp_key(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
         .then_with(|| m1.cmp(m2))
 }
 
-impl ZSet {
-    pub fn new() -> ZSet {
-        ZSet {
+impl Tree {
+    pub fn new() -> Tree {
+        Tree {
             entries: Vec::new(),
             free_entries: Vec::new(),
             index: IndexTable::default(),
@@ -112,26 +100,6 @@ impl ZSet {
             free_nodes: Vec::new(),
             root: 0,
             len: 0,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// What OBJECT ENCODING answers, as Redis 7.0 would for this content:
-    /// `listpack` up to 128 members of at most 64 bytes, else `skiplist`.
-    pub fn encoding(&self) -> &'static str {
-        const LISTPACK_ENTRIES: usize = 128;
-        const LISTPACK_VALUE: usize = 64;
-        if self.len <= LISTPACK_ENTRIES && self.iter().all(|(m, _)| m.len() <= LISTPACK_VALUE) {
-            "listpack"
-        } else {
-            "skiplist"
         }
     }
 
@@ -231,7 +199,7 @@ impl ZSet {
         self.free_entries.push(id);
         self.len -= 1;
         if self.len == 0 {
-            *self = ZSet::new();
+            *self = Tree::new();
         }
         (e.member, e.score)
     }
@@ -368,16 +336,6 @@ impl ZSet {
             r += step;
         }
         ids.into_iter().map(|id| self.remove_id(id)).collect()
-    }
-
-    /// Removes and returns the member with ascending rank `r`.
-    pub fn pop_rank(&mut self, r: usize) -> Option<(Member, f64)> {
-        if r >= self.len {
-            return None;
-        }
-        let (leaf, off) = self.locate_rank(r);
-        let id = self.leaf(leaf)[off];
-        Some(self.remove_id(id))
     }
 
     fn leaf(&self, node: u32) -> &[u32] {
@@ -698,6 +656,309 @@ impl ZSet {
     }
 }
 
+/// Redis's `zset-max-listpack-entries`: above this many members a sorted set
+/// switches to the tree (and never switches back, like Redis).
+pub const SMALL_MAX_ENTRIES: usize = 128;
+/// Redis's `zset-max-listpack-value`: a longer member switches to the tree.
+pub const SMALL_MAX_MEMBER: usize = 64;
+
+/// The small-set representation (Redis's listpack): entries packed in one
+/// buffer in (score, member) order as `score (8 bytes LE) | len (1) |
+/// member`. About 9 bytes of overhead per member; every operation is a
+/// linear walk of at most [`SMALL_MAX_ENTRIES`] entries, as in Redis.
+#[derive(Clone, Debug, Default)]
+struct Packed {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+/// One decoded packed entry: byte offset, member, score.
+type Slot<'a> = (usize, &'a [u8], f64);
+
+impl Packed {
+    fn entries(&self) -> impl Iterator<Item = Slot<'_>> + '_ {
+        let buf = &self.buf[..];
+        let mut off = 0usize;
+        std::iter::from_fn(move || {
+            if off >= buf.len() {
+                return None;
+            }
+            let score = f64::from_le_bytes(buf[off..off + 8].try_into().expect("8 bytes"));
+            let n = buf[off + 8] as usize;
+            let member = &buf[off + 9..off + 9 + n];
+            let at = off;
+            off += 9 + n;
+            Some((at, member, score))
+        })
+    }
+
+    fn find(&self, member: &[u8]) -> Option<(usize, usize, f64)> {
+        self.entries()
+            .enumerate()
+            .find(|(_, (_, m, _))| *m == member)
+            .map(|(rank, (off, _, s))| (rank, off, s))
+    }
+
+    fn entry_len(&self, off: usize) -> usize {
+        9 + self.buf[off + 8] as usize
+    }
+
+    fn put(&mut self, member: &[u8], score: f64) {
+        debug_assert!(member.len() <= SMALL_MAX_MEMBER);
+        let off = self
+            .entries()
+            .find(|(_, m, s)| cmp_key(*s, m, score, member).is_gt())
+            .map_or(self.buf.len(), |(off, _, _)| off);
+        let mut enc = Vec::with_capacity(9 + member.len());
+        enc.extend_from_slice(&score.to_le_bytes());
+        enc.push(member.len() as u8);
+        enc.extend_from_slice(member);
+        self.buf.splice(off..off, enc);
+        self.len += 1;
+    }
+
+    fn take(&mut self, off: usize) -> (Member, f64) {
+        let n = self.entry_len(off);
+        let score = f64::from_le_bytes(self.buf[off..off + 8].try_into().expect("8 bytes"));
+        let member = Member::new(&self.buf[off + 9..off + n]);
+        self.buf.drain(off..off + n);
+        self.len -= 1;
+        if self.buf.capacity() > 2 * self.buf.len() + 64 {
+            self.buf.shrink_to_fit();
+        }
+        (member, score)
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Repr {
+    Small(Packed),
+    Big(Tree),
+}
+
+/// A sorted set (see module doc): packed while small, a tree once large.
+#[derive(Clone, Debug)]
+pub struct ZSet {
+    repr: Repr,
+}
+
+impl Default for ZSet {
+    fn default() -> Self {
+        ZSet::new()
+    }
+}
+
+impl PartialEq for ZSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b)
+    }
+}
+
+impl ZSet {
+    pub fn new() -> ZSet {
+        ZSet {
+            repr: Repr::Small(Packed::default()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Small(p) => p.len,
+            Repr::Big(t) => t.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// What OBJECT ENCODING answers: `listpack` while packed, `skiplist`
+    /// once converted (Redis's names; like Redis it never converts back).
+    pub fn encoding(&self) -> &'static str {
+        match &self.repr {
+            Repr::Small(_) => "listpack",
+            Repr::Big(_) => "skiplist",
+        }
+    }
+
+    /// Approximate heap bytes used.
+    pub fn mem_usage(&self) -> usize {
+        match &self.repr {
+            Repr::Small(p) => p.buf.capacity(),
+            Repr::Big(t) => t.mem_usage(),
+        }
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match &self.repr {
+            Repr::Small(p) => p.find(member).map(|(_, _, s)| s),
+            Repr::Big(t) => t.score(member),
+        }
+    }
+
+    /// Moves a small set into the tree representation.
+    fn convert(&mut self) {
+        if let Repr::Small(p) = &self.repr {
+            let mut t = Tree::new();
+            for (_, m, s) in p.entries() {
+                t.insert(m, s);
+            }
+            self.repr = Repr::Big(t);
+        }
+    }
+
+    /// Sets `member`'s score (inserting it if absent).
+    pub fn insert(&mut self, member: &[u8], score: f64) -> Added {
+        let score = norm(score);
+        if let Repr::Small(p) = &mut self.repr {
+            match p.find(member) {
+                Some((_, _, old)) if old == score => return Added::Unchanged,
+                Some((_, off, old)) => {
+                    p.take(off);
+                    p.put(member, score);
+                    return Added::Updated { old };
+                }
+                None if p.len < SMALL_MAX_ENTRIES && member.len() <= SMALL_MAX_MEMBER => {
+                    p.put(member, score);
+                    return Added::New;
+                }
+                None => self.convert(),
+            }
+        }
+        match &mut self.repr {
+            Repr::Big(t) => t.insert(member, score),
+            Repr::Small(_) => unreachable!("converted above"),
+        }
+    }
+
+    /// Removes `member`; returns its score if it was present.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        match &mut self.repr {
+            Repr::Small(p) => {
+                let (_, off, _) = p.find(member)?;
+                Some(p.take(off).1)
+            }
+            Repr::Big(t) => t.remove(member),
+        }
+    }
+
+    /// 0-based rank of `member` in ascending order.
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        match &self.repr {
+            Repr::Small(p) => p.find(member).map(|(r, _, _)| r),
+            Repr::Big(t) => t.rank(member),
+        }
+    }
+
+    /// (member, score) at ascending rank `r`.
+    pub fn at_rank(&self, r: usize) -> Option<(&[u8], f64)> {
+        match &self.repr {
+            Repr::Small(p) => p.entries().nth(r).map(|(_, m, s)| (m, s)),
+            Repr::Big(t) => t.at_rank(r),
+        }
+    }
+
+    /// Number of members with `pred` true, where `pred` is true for a prefix
+    /// of the order (members "before" some bound). O(log n) on the tree.
+    pub fn count_before(&self, pred: impl Fn(&EntryRef) -> bool) -> usize {
+        match &self.repr {
+            Repr::Small(p) => p
+                .entries()
+                .take_while(|(_, member, score)| {
+                    pred(&EntryRef {
+                        member,
+                        score: *score,
+                    })
+                })
+                .count(),
+            Repr::Big(t) => t.count_before(pred),
+        }
+    }
+
+    /// Calls `f` for ranks `start..end` ascending (or descending when `rev`,
+    /// then `start..end` are ranks in the *reversed* order). O(log n + m).
+    pub fn for_range<'a>(
+        &'a self,
+        start: usize,
+        end: usize,
+        rev: bool,
+        mut f: impl FnMut(&'a [u8], f64),
+    ) {
+        match &self.repr {
+            Repr::Small(p) => {
+                let end = end.min(p.len);
+                if start >= end {
+                    return;
+                }
+                let all: Vec<Slot<'a>> = p.entries().collect();
+                if rev {
+                    all.iter()
+                        .rev()
+                        .skip(start)
+                        .take(end - start)
+                        .for_each(|(_, m, s)| f(m, *s));
+                } else {
+                    all[start..end].iter().for_each(|(_, m, s)| f(m, *s));
+                }
+            }
+            Repr::Big(t) => t.for_range(start, end, rev, f),
+        }
+    }
+
+    /// All (member, score) pairs ascending.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], f64)> + '_> {
+        match &self.repr {
+            Repr::Small(p) => Box::new(p.entries().map(|(_, m, s)| (m, s))),
+            Repr::Big(t) => Box::new(t.iter()),
+        }
+    }
+
+    /// One ZSCAN step (see `Tree::scan`); a small set is returned whole.
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], f64)>) {
+        match &self.repr {
+            Repr::Small(_) => (0, self.iter().collect()),
+            Repr::Big(t) => t.scan(cursor, count),
+        }
+    }
+
+    /// Removes the members with ascending ranks `start..end`; returns them.
+    pub fn remove_range(&mut self, start: usize, end: usize) -> Vec<(Member, f64)> {
+        match &mut self.repr {
+            Repr::Small(p) => {
+                let end = end.min(p.len);
+                let Some((off, _, _)) = p.entries().nth(start).filter(|_| start < end) else {
+                    return Vec::new();
+                };
+                (start..end).map(|_| p.take(off)).collect()
+            }
+            Repr::Big(t) => t.remove_range(start, end),
+        }
+    }
+
+    /// Removes and returns the member with ascending rank `r`.
+    pub fn pop_rank(&mut self, r: usize) -> Option<(Member, f64)> {
+        self.remove_range(r, r + 1).pop()
+    }
+
+    /// Checks every structural invariant (tests and debug use). O(n).
+    pub fn check_invariants(&self) {
+        match &self.repr {
+            Repr::Small(p) => {
+                let all: Vec<Slot> = p.entries().collect();
+                assert_eq!(all.len(), p.len);
+                assert!(p.len <= SMALL_MAX_ENTRIES);
+                for w in all.windows(2) {
+                    assert!(
+                        cmp_key(w[0].2, w[0].1, w[1].2, w[1].1).is_lt(),
+                        "packed out of order"
+                    );
+                }
+            }
+            Repr::Big(t) => t.check_invariants(),
+        }
+    }
+}
+
 /// A score interval as ZRANGEBYSCORE takes it (`(` marks an open end).
 #[derive(Copy, Clone, Debug, PartialEq)]
 pub struct ScoreRange {
@@ -775,7 +1036,7 @@ impl ZSet {
         let below = |b: &LexBound, upper: bool| -> usize {
             match b {
                 LexBound::NegInf => 0,
-                LexBound::PosInf => self.len,
+                LexBound::PosInf => self.len(),
                 LexBound::Closed(x) if upper => self.count_before(|e| e.member <= &x[..]),
                 LexBound::Closed(x) => self.count_before(|e| e.member < &x[..]),
                 LexBound::Open(x) if upper => self.count_before(|e| e.member < &x[..]),
