@@ -76,6 +76,10 @@ pub fn check_scan_mutated(data: &[u8]) {
         originals.push((offset, seg.len()));
         rest = &rest[1 + n..];
     }
+    if ctl[7] & 1 == 1 {
+        // A preallocated zero tail, as the writer leaves it.
+        seg.resize(seg.len() + ctl[7] as usize * 8, 0);
+    }
     let pos = u32::from_le_bytes(ctl[1..5].try_into().expect("4")) as usize % (seg.len() + 1);
     let mut m = seg.clone();
     match ctl[0] % 4 {

@@ -261,24 +261,27 @@ pub fn scan_segment(buf: &[u8], seq: u64, is_last: bool) -> Scan {
 
 /// Decides whether the bad bytes at `at` are a torn tail or corruption.
 fn classify_bad_record(buf: &[u8], at: usize, is_last: bool) -> ScanEnd {
+    let corrupt = |reason| ScanEnd::Corrupt {
+        offset: at as u64,
+        reason,
+    };
     if !is_last {
-        return ScanEnd::Corrupt {
-            offset: at as u64,
-            reason: "bad record in a fully synced segment",
-        };
+        return corrupt("bad record in a fully synced segment");
     }
-    if buf.len() - at > MAX_TORN_TAIL {
-        return ScanEnd::Corrupt {
-            offset: at as u64,
-            reason: "bad record followed by more than one write",
-        };
+    // Preallocated zeros after the last write are not data: judge only the
+    // bytes up to the last non-zero one (docs 4).
+    let end = buf
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |p| p + 1)
+        .max(at);
+    if end - at > MAX_TORN_TAIL {
+        return corrupt("bad record followed by more than one write");
     }
-    if let Some(found) = find_valid_record(buf, at + 1) {
-        let _ = found;
-        return ScanEnd::Corrupt {
-            offset: at as u64,
-            reason: "valid record after a bad one",
-        };
+    // Records may start only before `end` (a zero byte is no record kind)
+    // but may end in zeros (a zero vote), so decode against the whole buffer.
+    if find_valid_record_before(buf, at + 1, end).is_some() {
+        return corrupt("valid record after a bad one");
     }
     ScanEnd::TornTail {
         valid_len: at as u64,
@@ -288,7 +291,15 @@ fn classify_bad_record(buf: &[u8], at: usize, is_last: bool) -> ScanEnd {
 /// Searches `buf[from..]` byte by byte for any offset where a valid record
 /// starts. Bounded by the buffer length (the caller bounds it by MAX_TORN_TAIL).
 pub fn find_valid_record(buf: &[u8], from: usize) -> Option<usize> {
-    let last_start = buf.len().checked_sub(RECORD_HEADER_LEN)?;
+    find_valid_record_before(buf, from, buf.len())
+}
+
+/// Like `find_valid_record`, for record starts in `from..until` only.
+fn find_valid_record_before(buf: &[u8], from: usize, until: usize) -> Option<usize> {
+    let last_start = buf
+        .len()
+        .checked_sub(RECORD_HEADER_LEN)?
+        .min(until.saturating_sub(1));
     (from..=last_start)
         .find(|&off| quick_header_ok(&buf[off..]) && decode_record(&buf[off..]).is_some())
 }

@@ -44,6 +44,7 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, config: Config) -> Result<(Store, Recovery
     if config.max_batch_bytes == 0
         || config.max_batch_bytes > MAX_BATCH_BYTES_LIMIT
         || config.segment_bytes == 0
+        || config.prealloc_bytes > store::MAX_PREALLOC_BYTES
     {
         return Err(Error::InvalidArgument("config out of bounds"));
     }
@@ -317,6 +318,7 @@ fn start_segment(
         seg_seq: seq,
         seg_file: file.clone(),
         seg_len: 0,
+        allocated: 0,
         view,
         runs,
         last_seq_hi: 0,
@@ -328,6 +330,7 @@ fn start_segment(
     file.sync().map_err(io)?;
     shared.vfs.sync_dir().map_err(io)?;
     w.seg_len = prefix.len() as u64;
+    w.allocated = w.seg_len;
     shared.lock().segments.insert(seq, file);
     Ok(w)
 }

@@ -36,6 +36,10 @@ pub const MAX_SUBMIT_BYTES: usize = 2 * MAX_RECORD_PAYLOAD;
 pub const DEFAULT_MAX_BATCH_WAIT: Duration = Duration::ZERO;
 /// Cap on the adaptive extra wait of the writer (see `Writer::next_batch`).
 pub const MAX_ADAPTIVE_WAIT: Duration = Duration::from_millis(1);
+/// Default zero preallocation ahead of the active segment's end.
+pub const DEFAULT_PREALLOC_BYTES: u64 = 4 << 20;
+/// Largest allowed `Config::prealloc_bytes`.
+pub const MAX_PREALLOC_BYTES: u64 = 16 << 20;
 /// Default bound on cached entry bytes (written entries kept in memory).
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 /// Bound on the cache's FIFO bookkeeping (entries, stale ones included).
@@ -62,6 +66,8 @@ pub struct Config {
     pub max_batch_bytes: usize,
     pub max_batch_wait: Duration,
     pub cache_bytes: usize,
+    /// Zeros written ahead of small batches (0 = never preallocate).
+    pub prealloc_bytes: u64,
 }
 
 impl Default for Config {
@@ -71,6 +77,7 @@ impl Default for Config {
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             max_batch_wait: DEFAULT_MAX_BATCH_WAIT,
             cache_bytes: DEFAULT_CACHE_BYTES,
+            prealloc_bytes: DEFAULT_PREALLOC_BYTES,
         }
     }
 }
@@ -234,7 +241,10 @@ pub(crate) struct Writer {
     pub shared: Arc<Shared>,
     pub seg_seq: u64,
     pub seg_file: Arc<dyn VfsFile>,
+    /// End of the valid records in the active segment.
     pub seg_len: u64,
+    /// File length of the active segment (records + preallocated zeros).
+    pub allocated: u64,
     pub view: HashMap<GroupId, GroupMeta>,
     /// Per group, the segments holding its live *written* entries, as runs
     /// `(first index, last index, segment)`. Reclaim must use what is on
@@ -899,9 +909,7 @@ impl Writer {
             return self.roll_and_write(b);
         }
         let base = self.seg_len;
-        debug_assert!(b.buf.len() <= MAX_TORN_TAIL);
-        self.seg_file.write_at(&b.buf, base)?;
-        self.seg_len += b.buf.len() as u64;
+        self.write_records(&b.buf)?;
         let t = Instant::now();
         self.seg_file.sync()?;
         self.last_sync = t.elapsed();
@@ -909,11 +917,42 @@ impl Writer {
         Ok((self.seg_seq, base))
     }
 
-    /// Docs 2.1: create the next segment, write header + checkpoints and
-    /// fdatasync them, write the batch and fdatasync it, fsync the directory.
-    /// The header is synced before any record so that a bad header followed
-    /// by valid records can be told apart from a torn creation.
+    /// Writes records at the end of the active segment. Small batches that
+    /// reach past the preallocated zeros also write `prealloc_bytes` of zeros
+    /// after themselves (same fdatasync): later batches then overwrite
+    /// allocated blocks, and their fdatasync needs no metadata (file size)
+    /// journal commit — several times cheaper on ext4 (docs 2.1). Recovery
+    /// treats an all-zero tail like a torn tail (docs 4).
+    fn write_records(&mut self, buf: &[u8]) -> Result<(), std::io::Error> {
+        debug_assert!(buf.len() <= MAX_TORN_TAIL);
+        let end = self.seg_len + buf.len() as u64;
+        self.seg_file.write_at(buf, self.seg_len)?;
+        let pre = self.shared.config.prealloc_bytes;
+        if end > self.allocated {
+            if pre > 0 && (buf.len() as u64) < pre / 4 {
+                let zeros = vec![0u8; pre as usize];
+                self.seg_file.write_at(&zeros, end)?;
+                self.allocated = end + pre;
+            } else {
+                self.allocated = end;
+            }
+        }
+        self.seg_len = end;
+        Ok(())
+    }
+
+    /// Docs 2.1: cut the old segment's preallocated zeros (so a sealed
+    /// segment ends exactly at its last record) and fdatasync it; create the
+    /// next segment, write header + checkpoints and fdatasync them, write the
+    /// batch and fdatasync it, fsync the directory. The header is synced
+    /// before any record so that a bad header followed by valid records can
+    /// be told apart from a torn creation.
     fn roll_and_write(&mut self, b: &Batch) -> Result<(u64, u64), std::io::Error> {
+        if self.allocated > self.seg_len {
+            self.seg_file.set_len(self.seg_len)?;
+            self.seg_file.sync()?;
+            self.allocated = self.seg_len;
+        }
         let seq = self.seg_seq + 1;
         let prefix = self.segment_prefix(seq);
         let base = prefix.len() as u64;
@@ -924,13 +963,14 @@ impl Writer {
         let file = self.shared.vfs.create(&segment_name(seq))?;
         file.write_at(&prefix, 0)?;
         file.sync()?;
-        file.write_at(&b.buf, base)?;
-        file.sync()?;
-        self.shared.vfs.sync_dir()?;
         self.shared.lock().segments.insert(seq, file.clone());
         self.seg_seq = seq;
         self.seg_file = file;
-        self.seg_len = base + b.buf.len() as u64;
+        self.seg_len = base;
+        self.allocated = base;
+        self.write_records(&b.buf)?;
+        self.seg_file.sync()?;
+        self.shared.vfs.sync_dir()?;
         self.update_view(&b.ops, seq);
         Ok((seq, base))
     }

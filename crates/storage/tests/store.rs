@@ -19,11 +19,20 @@ fn e(i: u64, t: u64, data: &str) -> Entry {
     }
 }
 
+/// Default config with a small zero preallocation (the sim copies whole
+/// files on every sync, so 4 MiB of zeros would only slow the tests).
+fn test_cfg() -> Config {
+    Config {
+        prealloc_bytes: 300,
+        ..Config::default()
+    }
+}
+
 fn small() -> Config {
     Config {
         segment_bytes: 512,
         cache_bytes: 0,
-        ..Config::default()
+        ..test_cfg()
     }
 }
 
@@ -34,7 +43,7 @@ fn open(v: &SimVfs, c: Config) -> Store {
 #[test]
 fn append_wait_read_reopen_across_groups() {
     let v = SimVfs::new();
-    let s = open(&v, Config::default());
+    let s = open(&v, test_cfg());
     let g1 = GroupId(1);
     let g2 = GroupId(2);
     s.append(g1, vec![e(1, 1, "a"), e(2, 1, "b")]).unwrap();
@@ -65,7 +74,7 @@ fn append_wait_read_reopen_across_groups() {
     assert_eq!(s.term(g2, LogIndex(1)).unwrap(), Term(3));
     assert_eq!(s.term(g2, LogIndex(2)), Err(Error::Unavailable));
     drop(s);
-    let s = open(&v.crash(&mut SimRng::new(1)), Config::default());
+    let s = open(&v.crash(&mut SimRng::new(1)), test_cfg());
     assert_eq!(s.groups(), vec![g1, g2]);
     assert_eq!(s.last_index(g1).unwrap(), LogIndex(2));
     assert_eq!(s.hard_state(g1).unwrap().vote, NodeId(7));
@@ -78,7 +87,7 @@ fn append_wait_read_reopen_across_groups() {
 #[test]
 fn callbacks_and_channels_learn_durability() {
     let v = SimVfs::new();
-    let s = open(&v, Config::default());
+    let s = open(&v, test_cfg());
     let (tx, rx) = mpsc::channel();
     let mut tickets = Vec::new();
     for i in 1..=50u64 {
@@ -101,7 +110,7 @@ fn callbacks_and_channels_learn_durability() {
 #[test]
 fn invalid_requests_are_refused() {
     let v = SimVfs::new();
-    let s = open(&v, Config::default());
+    let s = open(&v, test_cfg());
     let g = GroupId(1);
     assert!(matches!(
         s.append(g, vec![e(2, 1, "gap")]),
@@ -149,7 +158,7 @@ fn invalid_requests_are_refused() {
 #[test]
 fn failed_fsync_is_fatal_and_never_reported_durable() {
     let v = SimVfs::new();
-    let s = open(&v, Config::default());
+    let s = open(&v, test_cfg());
     v.set_faults(Faults {
         fail_sync_at: Some(1),
         ..Faults::default()
@@ -172,7 +181,7 @@ fn failed_fsync_is_fatal_and_never_reported_durable() {
 #[test]
 fn enospc_stops_writes_with_a_clear_error_and_loses_nothing_reported() {
     let v = SimVfs::new();
-    let s = open(&v, Config::default());
+    let s = open(&v, test_cfg());
     let t = s.append(GroupId(1), vec![e(1, 1, "kept")]).unwrap();
     s.wait(t).unwrap();
     let used: u64 = v.list().unwrap().iter().filter_map(|n| v.file_len(n)).sum();
@@ -181,7 +190,14 @@ fn enospc_stops_writes_with_a_clear_error_and_loses_nothing_reported() {
         ..Faults::default()
     });
     let t2 = s
-        .append(GroupId(1), vec![e(2, 1, "this does not fit in ten bytes")])
+        .append(
+            GroupId(1),
+            vec![e(
+                2,
+                1,
+                &"more than the preallocated zeros plus ten bytes ".repeat(40),
+            )],
+        )
         .unwrap();
     assert_eq!(s.wait(t2), Err(Error::NoSpace));
     assert_eq!(
@@ -198,7 +214,7 @@ fn enospc_stops_writes_with_a_clear_error_and_loses_nothing_reported() {
     drop(s);
     let after = v.crash(&mut SimRng::new(3));
     // The partial write (if the crash kept any of it) is cut as a torn tail.
-    let (s, _) = Store::open(Arc::new(after), Config::default()).unwrap();
+    let (s, _) = Store::open(Arc::new(after), test_cfg()).unwrap();
     assert_eq!(s.last_index(GroupId(1)).unwrap(), LogIndex(1));
 }
 
@@ -267,7 +283,7 @@ fn bit_flip_in_a_synced_segment_is_refused_at_open_and_at_read() {
 #[test]
 fn unsupported_version_is_refused() {
     let v = SimVfs::new();
-    drop(open(&v, Config::default()));
+    drop(open(&v, test_cfg()));
     let f = v.open("wal-0000000000000001.log").unwrap();
     let mut h = [0u8; 32];
     slotraft_storage::vfs::read_exact_at(&*f, &mut h, 0).unwrap();
@@ -276,7 +292,7 @@ fn unsupported_version_is_refused() {
     h[28..32].copy_from_slice(&crc.to_le_bytes());
     f.write_at(&h, 0).unwrap();
     f.sync().unwrap();
-    let r = Store::open(Arc::new(v.clone()), Config::default());
+    let r = Store::open(Arc::new(v.clone()), test_cfg());
     assert!(
         matches!(r, Err(Error::UnsupportedVersion { version: 9, .. })),
         "{:?}",
@@ -295,7 +311,7 @@ fn write_snapshot(s: &Store, g: GroupId, index: u64, data: &[u8]) {
 #[test]
 fn snapshots_write_read_in_chunks_replace_and_compact() {
     let v = SimVfs::new();
-    let s = open(&v, Config::default());
+    let s = open(&v, test_cfg());
     let g = GroupId(4);
     for i in 1..=10 {
         s.append(g, vec![e(i, 2, "x")]).unwrap();
@@ -339,7 +355,7 @@ fn snapshots_write_read_in_chunks_replace_and_compact() {
 fn crash_during_snapshot_keeps_old_or_new_never_partial_and_reconciles() {
     for seed in 0..200 {
         let v = SimVfs::new();
-        let s = open(&v, Config::default());
+        let s = open(&v, test_cfg());
         let g = GroupId(1);
         for i in 1..=6 {
             s.append(g, vec![e(i, 2, "x")]).unwrap();
@@ -360,7 +376,7 @@ fn crash_during_snapshot_keeps_old_or_new_never_partial_and_reconciles() {
         })();
         let after = v.crash(&mut rng);
         drop(s);
-        let (s, report) = Store::open(Arc::new(after.clone()), Config::default()).unwrap();
+        let (s, report) = Store::open(Arc::new(after.clone()), test_cfg()).unwrap();
         let r = s.snapshot_reader(g).unwrap().expect("a snapshot survives");
         r.verify().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         let idx = r.meta().index;
