@@ -52,6 +52,11 @@ pub struct Target {
     /// Whether `CLUSTER FAILOVER` on a replica is a supported fault.
     #[serde(default)]
     pub failover: bool,
+    /// Whether nodes run under libfaketime (the `clock-skew` fault). Debian's
+    /// redis-server does not start under it (jemalloc's initialisation
+    /// recurses into the faked clock_gettime), so it is opt-in per target.
+    #[serde(default)]
+    pub clock_skew: bool,
 }
 
 fn yes() -> bool {

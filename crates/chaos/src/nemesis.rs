@@ -46,10 +46,19 @@ pub enum Fault {
     PartitionOneWay,
     /// CLUSTER FAILOVER on a replica of a random shard.
     Failover,
+    /// Restart a random node with its clocks (wall and monotonic) running
+    /// twice as fast under libfaketime; restart it normally at heal.
+    ClockSkew,
 }
 
+/// libfaketime's preload library (Debian's path).
+pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// The skew: no offset, clock rate x2 (timeouts and leases expire early).
+pub const FAKETIME_SPEC: &str = "+0 x2";
+
 impl Fault {
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 10] = [
         Fault::Kill,
         Fault::KillLeader,
         Fault::Pause,
@@ -59,6 +68,7 @@ impl Fault {
         Fault::PartitionRing,
         Fault::PartitionOneWay,
         Fault::Failover,
+        Fault::ClockSkew,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +82,7 @@ impl Fault {
             Fault::PartitionRing => "partition-ring",
             Fault::PartitionOneWay => "partition-oneway",
             Fault::Failover => "failover",
+            Fault::ClockSkew => "clock-skew",
         }
     }
 
@@ -120,6 +131,8 @@ pub struct Schedule {
 /// What must be undone at heal.
 enum Undo {
     Restart(usize),
+    /// Restart without the faketime environment.
+    Unskew(usize),
     Resume(usize),
     Heal,
     Nothing,
@@ -146,6 +159,7 @@ impl Nemesis<'_> {
             .copied()
             .filter(|f| self.target.cluster || !f.needs_cluster())
             .filter(|f| *f != Fault::Failover || self.target.failover)
+            .filter(|f| *f != Fault::ClockSkew || self.target.clock_skew)
             .collect();
         if usable.is_empty() {
             // No faults: just keep the clients company until the end.
@@ -275,6 +289,21 @@ impl Nemesis<'_> {
                 Ok((format!("node {i} cannot hear the others"), Undo::Heal))
             }
             Fault::Failover => self.failover(),
+            Fault::ClockSkew => {
+                if !std::path::Path::new(LIBFAKETIME).exists() {
+                    return Err(format!("{LIBFAKETIME} missing (apt-get install faketime)"));
+                }
+                let i = self.rng.below(n as u64) as usize;
+                let env = vec![
+                    ("LD_PRELOAD".to_string(), LIBFAKETIME.to_string()),
+                    ("FAKETIME".to_string(), FAKETIME_SPEC.to_string()),
+                ];
+                self.procs.restart_with_env(i, env)?;
+                Ok((
+                    format!("node {i} restarted with clock {FAKETIME_SPEC:?}"),
+                    Undo::Unskew(i),
+                ))
+            }
         }
     }
 
@@ -314,6 +343,7 @@ impl Nemesis<'_> {
     fn undo(&mut self, u: Undo) -> Result<(), String> {
         match u {
             Undo::Restart(i) => self.procs.start(i),
+            Undo::Unskew(i) => self.procs.restart_with_env(i, Vec::new()),
             Undo::Resume(i) => {
                 self.procs.resume(i);
                 Ok(())
@@ -348,6 +378,10 @@ mod tests {
     #[test]
     fn parses_fault_lists() {
         assert_eq!(Fault::parse_list("all").unwrap().len(), Fault::ALL.len());
+        assert_eq!(
+            Fault::parse_list("clock-skew").unwrap(),
+            vec![Fault::ClockSkew]
+        );
         assert_eq!(Fault::parse_list("partition").unwrap().len(), 5);
         assert_eq!(
             Fault::parse_list("kill,failover").unwrap(),

@@ -22,6 +22,8 @@ struct Node {
     dir: PathBuf,
     child: Option<Child>,
     starts: u32,
+    /// Extra environment of the next starts (e.g. libfaketime).
+    env: Vec<(String, String)>,
 }
 
 /// The processes of one target.
@@ -41,6 +43,7 @@ impl Procs {
                 dir: fs::canonicalize(&dir)?,
                 child: None,
                 starts: 0,
+                env: Vec::new(),
             });
         }
         Ok(Procs {
@@ -80,6 +83,7 @@ impl Procs {
             .arg("-c")
             .arg(format!("exec {cmd}"))
             .current_dir(&node.dir)
+            .envs(node.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)
@@ -107,9 +111,19 @@ impl Procs {
             }
             std::thread::sleep(POLL);
         }
+        // Not listening: kill it, so a later start tries again from scratch.
+        self.kill(i);
         Err(format!(
             "node {i} did not listen on {addr} within {START_TIMEOUT:?}"
         ))
+    }
+
+    /// Kills node `i` (-9) and starts it again with `env` added to its
+    /// environment (empty: the normal environment).
+    pub fn restart_with_env(&mut self, i: usize, env: Vec<(String, String)>) -> Result<(), String> {
+        self.kill(i);
+        self.nodes[i].env = env;
+        self.start(i)
     }
 
     pub fn is_running(&self, i: usize) -> bool {

@@ -155,6 +155,8 @@ fn fault_color(kind: &str) -> &'static str {
         "#fcae91"
     } else if kind == "pause" {
         "#dadaeb"
+    } else if kind == "clock-skew" {
+        "#fdd0a2"
     } else {
         "#c7e9c0"
     }
@@ -360,6 +362,7 @@ fn legend(o: &mut String) {
         ("#dadaeb", "pause"),
         ("#9ecae1", "partition"),
         ("#c7e9c0", "failover"),
+        ("#fdd0a2", "clock-skew"),
     ];
     for (i, (c, l)) in items.iter().enumerate() {
         let xx = LEFT + 100.0 * i as f64;

@@ -36,6 +36,9 @@ pub const INITIAL_BALANCE: i64 = 100;
 pub const MAX_OPS_PER_CLIENT: u64 = 1_000_000;
 /// Attempts of a final read before giving up.
 pub const FINAL_READ_ATTEMPTS: usize = 40;
+/// Wall-clock bound on all final reads together (an unreachable key must
+/// not stall the run: its verdict becomes undecided instead).
+pub const FINAL_READS_BUDGET: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// State shared by all client threads of a run.
 pub struct Shared {
@@ -295,9 +298,13 @@ fn read_until_ok(
     id: u32,
     call: Call,
     start: Instant,
+    deadline: Instant,
     out: &mut Vec<Op>,
 ) {
     for _ in 0..FINAL_READ_ATTEMPTS {
+        if Instant::now() >= deadline || crate::signal::interrupted() {
+            return;
+        }
         let op = execute(client, id, call.clone(), start);
         let ok = op.outcome.is_ok();
         out.push(op);
@@ -311,6 +318,7 @@ fn read_until_ok(
 /// Final reads of every list and counter key, after healing.
 pub fn final_reads(client: &mut ClusterClient, id: u32, sh: &Shared, ws: &[Workload]) -> Vec<Op> {
     let mut out = Vec::new();
+    let deadline = Instant::now() + FINAL_READS_BUDGET;
     if ws.contains(&Workload::ListAppend) {
         let gens = sh.list_values.load(Ordering::Relaxed) / (LIST_KEYS * LIST_APPENDS_PER_KEY);
         for g in 0..=gens {
@@ -319,7 +327,7 @@ pub fn final_reads(client: &mut ClusterClient, id: u32, sh: &Shared, ws: &[Workl
                     key: list_key(g, k),
                     final_read: true,
                 };
-                read_until_ok(client, id, call, sh.start, &mut out);
+                read_until_ok(client, id, call, sh.start, deadline, &mut out);
             }
         }
     }
@@ -329,7 +337,7 @@ pub fn final_reads(client: &mut ClusterClient, id: u32, sh: &Shared, ws: &[Workl
                 key: counter_key(k),
                 final_read: true,
             };
-            read_until_ok(client, id, call, sh.start, &mut out);
+            read_until_ok(client, id, call, sh.start, deadline, &mut out);
         }
     }
     if ws.contains(&Workload::Bank) {
@@ -338,7 +346,7 @@ pub fn final_reads(client: &mut ClusterClient, id: u32, sh: &Shared, ws: &[Workl
                 accounts: bank_accounts(b),
                 multi: true,
             };
-            read_until_ok(client, id, call, sh.start, &mut out);
+            read_until_ok(client, id, call, sh.start, deadline, &mut out);
         }
     }
     out
