@@ -105,14 +105,48 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     if body.starts_with("nan") {
         return None;
     }
-    // Rust accepts "infinity"/"inf" like strtod; it rejects hex floats,
-    // which strtod accepts (documented difference, nobody sends those).
+    if body.starts_with("0x") {
+        return parse_hex_f64(&lower);
+    }
+    // Rust accepts "infinity"/"inf" like strtod.
     let v: f64 = txt.parse().ok()?;
     if v.is_nan() {
         None
     } else {
         Some(v)
     }
+}
+
+/// strtod's hexadecimal form: `[+-]0x h* [. h*] [p [+-] d+]` (lowercased).
+fn parse_hex_f64(s: &str) -> Option<f64> {
+    let (neg, rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let rest = rest.strip_prefix("0x")?;
+    let (mant, exp) = match rest.split_once('p') {
+        Some((m, e)) => (m, Some(e)),
+        None => (rest, None),
+    };
+    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut v = 0f64;
+    for c in int.chars() {
+        v = v * 16.0 + c.to_digit(16)? as f64;
+    }
+    let mut scale = 1.0 / 16.0;
+    for c in frac.chars() {
+        v += c.to_digit(16)? as f64 * scale;
+        scale /= 16.0;
+    }
+    if let Some(e) = exp {
+        let e: i32 = e.parse().ok()?;
+        v *= 2f64.powi(e);
+    }
+    Some(if neg { -v } else { v })
 }
 
 /// A float argument, or Redis's "not a valid float" error.
@@ -191,13 +225,27 @@ pub fn expire_arg(
     }
 }
 
-/// A SCAN-family cursor (`strtoull`), or "ERR invalid cursor".
+/// A SCAN-family cursor, parsed like Redis's `strtoul`: optional sign
+/// (a negative value wraps, so "-1" is the largest cursor), digits only, no
+/// leading space; an empty string is cursor 0; overflow is an error.
 pub fn cursor(arg: &[u8]) -> Result<u64, Reply> {
-    let s = std::str::from_utf8(arg).map_err(|_| err(ERR_INVALID_CURSOR))?;
-    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(err(ERR_INVALID_CURSOR));
+    let bad = || err(ERR_INVALID_CURSOR);
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if !digits.iter().all(|c| c.is_ascii_digit()) || (digits.is_empty() && !arg.is_empty()) {
+        return Err(bad());
     }
-    s.parse::<u64>().map_err(|_| err(ERR_INVALID_CURSOR))
+    let mut v: u64 = 0;
+    for &c in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((c - b'0') as u64))
+            .ok_or_else(bad)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
 }
 
 /// Parses SCAN-family options `[MATCH pattern] [COUNT n] [TYPE t]` starting
@@ -286,6 +334,10 @@ mod tests {
         assert_eq!(parse_f64(b"1 "), None);
         assert_eq!(parse_f64(b""), None);
         assert_eq!(parse_f64(b"abc"), None);
+        assert_eq!(parse_f64(b"0x10"), Some(16.0));
+        assert_eq!(parse_f64(b"-0x1.8p1"), Some(-3.0));
+        assert_eq!(parse_f64(b"0x"), None);
+        assert_eq!(parse_f64(b"0xg"), None);
     }
 
     #[test]

@@ -191,11 +191,13 @@ fn hincrbyfloat(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
 /// is the next hash position (top 62 bits + 1), so fields present for the
 /// whole scan are returned exactly once.
 fn hscan(db: &Db, argv: &[Bytes], now: u64) -> CmdResult {
+    // Redis's order: cursor, then the key (absent: empty scan; wrong type:
+    // WRONGTYPE), then the options.
     let cur = cursor(&argv[2])?;
-    let o = scan_opts(argv, 3, false)?;
     let Some(h) = db.get_typed::<Hash>(&argv[1], now)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
+    let o = scan_opts(argv, 3, false)?;
     let mut out = Vec::new();
     if h.encoding() == "listpack" {
         for (f, v) in h.iter() {

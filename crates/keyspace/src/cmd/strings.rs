@@ -211,14 +211,16 @@ fn getdel(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
 }
 
 fn getex(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
+    // Redis's order: options syntax, key lookup (absent: nil), type, then
+    // the expire value.
     let o = parse_set_opts(argv, 2, false)?;
     let now = ctx.now_ms;
+    let Some(v) = db.get_str(&argv[1], now)?.map(Bytes::copy_from_slice) else {
+        return Ok(Reply::Null);
+    };
     let at = match o.expire {
         Some((a, s, r)) => Some((expire_arg(a, s, r, now, "getex")?, r)),
         None => None,
-    };
-    let Some(v) = db.get_str(&argv[1], now)?.map(Bytes::copy_from_slice) else {
-        return Ok(Reply::Null);
     };
     match at {
         // EXAT/PXAT in the past delete the key (checkAlreadyExpired).
