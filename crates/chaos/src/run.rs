@@ -61,6 +61,11 @@ pub fn timestamp() -> String {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    format_utc(secs)
+}
+
+/// `YYYYMMDDTHHMMSSZ` of a Unix time.
+pub fn format_utc(secs: u64) -> String {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -137,7 +142,9 @@ pub fn run(o: &RunOpts) -> Result<RunResult, String> {
     if o.schedule.faults.iter().any(|f| f.is_partition()) {
         net::available().map_err(|e| format!("partitions need nftables (root): {e}"))?;
     }
-    let dir = o.store.join(format!("{}-{}", timestamp(), target.name));
+    let dir = o
+        .store
+        .join(format!("{}-{}-s{}", timestamp(), target.name, o.seed));
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     // Run outputs are never source: keep them out of git without touching
     // the repository's own .gitignore.
@@ -293,4 +300,16 @@ pub fn recheck(path: &Path) -> Result<RunResult, String> {
         verdicts,
         windows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_timestamps() {
+        assert_eq!(format_utc(0), "19700101T000000Z");
+        assert_eq!(format_utc(951_782_400), "20000229T000000Z");
+        assert_eq!(format_utc(1_795_322_718), "20261122T044518Z");
+    }
 }
