@@ -23,6 +23,7 @@ fn main() {
         .map_or(1_000_000, |a| a.parse().expect("N"));
     let mut ks = Keyspace::new();
     let before = rss_kb();
+    let started = std::time::Instant::now();
     let value = Bytes::from(vec![b'x'; 100]);
     let set = Bytes::from_static(b"set");
     let ctx = ExecCtx {
@@ -38,7 +39,21 @@ fn main() {
         ];
         ks.execute(&argv, &ctx);
     }
+    let load_secs = started.elapsed().as_secs_f64();
     assert_eq!(ks.len() as u64, n);
+    let get = Bytes::from_static(b"get");
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        let argv = [get.clone(), Bytes::from(format!("key:{i:012}"))];
+        let r = ks.execute_read(&argv, 1);
+        assert!(matches!(r, slotraft_resp::Reply::Bulk(_)));
+    }
+    let get_secs = started.elapsed().as_secs_f64();
+    println!(
+        "set_ops_per_sec={:.0} get_ops_per_sec={:.0} (single thread, incl. argv building)",
+        n as f64 / load_secs,
+        n as f64 / get_secs
+    );
     let after = rss_kb();
     let per_key = (after - before) as f64 * 1024.0 / n as f64;
     println!("keys={n} rss_before_kb={before} rss_after_kb={after} bytes_per_key={per_key:.1}");

@@ -412,6 +412,19 @@ mod tests {
     }
 
     #[test]
+    fn every_command_has_a_handler() {
+        fn missing(c: &CommandSpec, out: &mut Vec<&'static str>) {
+            if matches!(c.handler, Handler::Missing) {
+                out.push(c.name);
+            }
+            c.subcommands.iter().for_each(|s| missing(s, out));
+        }
+        let mut out = Vec::new();
+        all_commands().iter().for_each(|c| missing(c, &mut out));
+        assert!(out.is_empty(), "commands without a handler: {out:?}");
+    }
+
+    #[test]
     fn unknown_command_text() {
         let r = unknown_command(&argv("foo a b"));
         assert_eq!(
