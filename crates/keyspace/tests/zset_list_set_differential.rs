@@ -392,11 +392,35 @@ const SCORES: &[&str] = &[
 const SCORE_BOUNDS: &[&str] = &["-inf", "+inf", "1", "(1", "2", "(2.5", "0", "x", "(", "3"];
 const LEX_BOUNDS: &[&str] = &["-", "+", "[a", "(a", "[c", "(d", "a", "[", "(zz"];
 
+thread_local! {
+    /// Big mode: members come from a pool of [`BIG_POOL`] names and bulk
+    /// adds are generated, so sets cross Redis's 128-entry listpack limit
+    /// (our tree representation vs its skiplist).
+    static BIG: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Member universe of big mode.
+const BIG_POOL: usize = 400;
+
+fn zmember(g: &mut Gen) -> String {
+    if BIG.with(|b| b.get()) {
+        format!("m{:03}", g.below(BIG_POOL))
+    } else {
+        g.pick(MEMBERS).to_string()
+    }
+}
+
 fn zset_cmd(g: &mut Gen) -> (String, Cmp) {
     let k = g.pick(KEYS);
     let k2 = g.pick(KEYS);
-    let m = g.pick(MEMBERS);
-    let m2 = g.pick(MEMBERS);
+    let m = zmember(g);
+    let m2 = zmember(g);
+    if BIG.with(|b| b.get()) && g.chance(10) {
+        let pairs: Vec<String> = (0..40)
+            .map(|_| format!("{} {}", g.below(50), zmember(g)))
+            .collect();
+        return (format!("zadd {k} {}", pairs.join(" ")), Cmp::Exact);
+    }
     let sc = g.pick(SCORES);
     let sc2 = g.pick(&SCORES[..10]);
     let i = g.pick(INDEXES);
@@ -530,4 +554,10 @@ fn sets_match_redis() {
 #[test]
 fn zsets_match_redis() {
     run_family("zset", zset_cmd);
+}
+
+#[test]
+fn big_zsets_match_redis() {
+    BIG.with(|b| b.set(true));
+    run_family("big-zset", zset_cmd);
 }

@@ -191,16 +191,6 @@ struct AddResult {
     changed: bool,
 }
 
-/// The score as Redis stores it: -0 becomes 0 (its listpack round-trip);
-/// the reply still shows the computed value.
-fn stored(score: f64) -> f64 {
-    if score == 0.0 {
-        0.0
-    } else {
-        score
-    }
-}
-
 /// Redis's `zsetAdd` for one member.
 fn add_one(z: &mut ZSet, member: &[u8], score: f64, f: AddFlags) -> Result<AddResult, Reply> {
     let nop = AddResult {
@@ -220,7 +210,7 @@ fn add_one(z: &mut ZSet, member: &[u8], score: f64, f: AddFlags) -> Result<AddRe
             if (f.lt && new >= cur) || (f.gt && new <= cur) {
                 return Ok(nop);
             }
-            let changed = matches!(z.insert(member, stored(new)), Added::Updated { .. });
+            let changed = matches!(z.insert(member, new), Added::Updated { .. });
             Ok(AddResult {
                 score: Some(new),
                 added: false,
@@ -229,7 +219,7 @@ fn add_one(z: &mut ZSet, member: &[u8], score: f64, f: AddFlags) -> Result<AddRe
         }
         None if f.xx => Ok(nop),
         None => {
-            z.insert(member, stored(score));
+            z.insert(member, score);
             Ok(AddResult {
                 score: Some(score),
                 added: true,
@@ -571,7 +561,8 @@ fn zrevrange(db: &Db, argv: &[Bytes], now: u64) -> CmdResult {
 }
 
 /// Stores `z` at `dst` (deleting `dst` when empty); replies its size.
-fn store(db: &mut Db, dst: &[u8], z: ZSet, now: u64) -> CmdResult {
+fn store(db: &mut Db, dst: &[u8], mut z: ZSet, now: u64) -> CmdResult {
+    z.compact();
     let n = z.len();
     if n == 0 {
         db.delete(dst, now);
@@ -583,7 +574,7 @@ fn store(db: &mut Db, dst: &[u8], z: ZSet, now: u64) -> CmdResult {
 
 fn zrangestore(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
     let req = parse_range(argv, 3, 4, None, None, true)?;
-    let mut out = ZSet::new();
+    let mut out = ZSet::new_large();
     if let Some(z) = db.get_typed::<ZSet>(&argv[2], ctx.now_ms)? {
         for (m, s) in collect(z, &req) {
             out.insert(m, s);
@@ -945,7 +936,7 @@ fn by_size(srcs: &[Src]) -> Vec<usize> {
 }
 
 fn compute(a: &Algebra, op: Op) -> ZSet {
-    let mut out = ZSet::new();
+    let mut out = ZSet::new_large();
     match op {
         Op::Union => {
             let mut acc: hashbrown::HashMap<&[u8], f64, FixedState> =

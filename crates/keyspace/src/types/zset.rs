@@ -23,8 +23,8 @@
 //!
 //! Scores are `f64` without NaN (callers reject NaN before inserting; an
 //! assert guards it). -0.0 and 0.0 compare equal (ties break by member
-//! bytes, as in Redis); the sign is kept as given, and ZADD's caller
-//! normalises -0 to 0 the way Redis's small encoding does.
+//! bytes, as in Redis); the packed form stores -0 as 0 and the tree keeps
+//! it, exactly like Redis's listpack and skiplist encodings.
 
 use std::cmp::Ordering;
 
@@ -662,6 +662,16 @@ pub const SMALL_MAX_ENTRIES: usize = 128;
 /// Redis's `zset-max-listpack-value`: a longer member switches to the tree.
 pub const SMALL_MAX_MEMBER: usize = 64;
 
+/// A score as the packed form keeps it: -0 becomes 0, which is what
+/// Redis's listpack round-trip does (its skiplist keeps -0).
+fn small_score(score: f64) -> f64 {
+    if score == 0.0 {
+        0.0
+    } else {
+        score
+    }
+}
+
 /// The small-set representation (Redis's listpack): entries packed in one
 /// buffer in (score, member) order as `score (8 bytes LE) | len (1) |
 /// member`. About 9 bytes of overhead per member; every operation is a
@@ -807,10 +817,33 @@ impl ZSet {
         }
     }
 
+    /// An empty set that starts in the tree representation (Redis builds
+    /// ZUNION/ZINTER/ZDIFF results as skiplists; see [`ZSet::compact`]).
+    pub fn new_large() -> ZSet {
+        ZSet {
+            repr: Repr::Big(Tree::new()),
+        }
+    }
+
+    /// Moves a tree that fits the small limits back to the packed form, as
+    /// Redis does for the result of a STORE command.
+    pub fn compact(&mut self) {
+        let fits = matches!(&self.repr, Repr::Big(t) if t.len <= SMALL_MAX_ENTRIES)
+            && self.iter().all(|(m, _)| m.len() <= SMALL_MAX_MEMBER);
+        if fits {
+            let mut p = Packed::default();
+            for (m, s) in self.iter() {
+                p.put(m, small_score(s));
+            }
+            self.repr = Repr::Small(p);
+        }
+    }
+
     /// Sets `member`'s score (inserting it if absent).
     pub fn insert(&mut self, member: &[u8], score: f64) -> Added {
         let score = norm(score);
         if let Repr::Small(p) = &mut self.repr {
+            let score = small_score(score);
             match p.find(member) {
                 Some((_, _, old)) if old == score => return Added::Unchanged,
                 Some((_, off, old)) => {
