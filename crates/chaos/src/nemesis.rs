@@ -166,11 +166,14 @@ impl Nemesis<'_> {
             sleep_until(until, stop, until);
             return windows;
         }
+        // Seeds start the rotation at different kinds, so short runs with
+        // different seeds cover every kind between them.
+        let offset = self.rng.below(usable.len() as u64) as usize;
         for n in 0..MAX_FAULTS {
             if !sleep_until(Instant::now() + s.interval, stop, until) {
                 break;
             }
-            let fault = usable[n % usable.len()];
+            let fault = usable[(offset + n) % usable.len()];
             let begin = nanos_since(self.start);
             let (detail, undo) = match self.inject(fault) {
                 Ok(x) => x,
