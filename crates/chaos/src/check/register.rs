@@ -96,6 +96,27 @@ fn short(d: &str) -> String {
     }
 }
 
+fn show_value(v: &Option<u64>) -> String {
+    v.map_or("nil".to_string(), |x| x.to_string())
+}
+
+/// Redis-like rendering: `GET`, `SET 5`, `SET 5 GET`.
+fn show_input(i: &RegInput) -> String {
+    match i {
+        RegInput::Get => "GET".into(),
+        RegInput::Set(v) => format!("SET {v}"),
+        RegInput::SetGet(v) => format!("SET {v} GET"),
+    }
+}
+
+fn show_output(o: &LOutcome<RegOutput>) -> String {
+    match o {
+        LOutcome::Known(RegOutput::Done) => "OK".into(),
+        LOutcome::Known(RegOutput::Value(v)) => show_value(v),
+        LOutcome::Unknown => "unknown".into(),
+    }
+}
+
 /// Checks every key of the register workload separately.
 pub fn check_register(ops: &[&Op]) -> Verdict {
     let mut f = Findings::default();
@@ -114,9 +135,9 @@ pub fn check_register(ops: &[&Op]) -> Verdict {
                     0,
                     "nonlinearizable",
                     format!(
-                        "key {key}: {:?} -> {:?} (invoked {}, completed {}) fits no order; {}",
-                        blocked.input,
-                        blocked.output,
+                        "key {key}: {} -> {} (invoked {}, completed {}) fits no order; {}",
+                        show_input(&blocked.input),
+                        show_output(&blocked.output),
                         secs(blocked.call_time),
                         secs(blocked.return_time),
                         short(&a.description)
@@ -189,7 +210,8 @@ mod tests {
         let v = run(&h);
         assert_eq!(v.status, Status::Invalid);
         assert!(
-            v.summary().starts_with("INVALID: nonlinearizable: key k"),
+            v.summary()
+                .starts_with("INVALID: nonlinearizable: key k: GET -> 1 (invoked"),
             "{}",
             v.summary()
         );
