@@ -1,1 +1,291 @@
-//! placeholder: being written
+//! slotraft-node: the IO runtime of one cluster node (issue 5, design doc
+//! `docs/design/cluster-runtime.md` §1–3, 6, 8).
+//!
+//! Why its own crate (decision 0005): the sans-IO cores (`raft`,
+//! `multiraft`, `keyspace`, `storage`'s format) stay pure and simulator
+//! friendly; this crate owns the threads and sockets that drive them, and
+//! the server (RESP, routing, CLI) depends on it through [`NodeHandle`].
+//!
+//! Pieces:
+//! - [`log_store`]: raft `Storage` over the shared WAL + persisting a
+//!   round's `Persist` as one WAL batch;
+//! - [`driver`]: the thread owning `MultiRaft` (tick, ready, persist, send,
+//!   complete);
+//! - [`transport`]: TCP between nodes on the cluster-bus port.
+
+pub mod driver;
+pub mod log_store;
+pub mod transport;
+
+pub use driver::{LeaderInfo, DEFAULT_TICK, INPUT_QUEUE_CAPACITY};
+pub use slotraft_multiraft::{Completion, GroupStatus, NotExecuted, Op};
+
+use bytes::Bytes;
+use driver::{Driver, LeaderTable, Request};
+use log_store::{GroupMeta, SharedMeta, WalStorage};
+use slotraft_keyspace::Keyspace;
+use slotraft_multiraft::{Limits, MultiRaft};
+use slotraft_raft::{ConfState, Config};
+use slotraft_storage::{StdVfs, Store};
+use slotraft_types::{GroupId, NodeId};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+use transport::{Transport, TransportConfig};
+
+/// Offset of the cluster-bus port from the client port (as in Redis).
+pub const BUS_PORT_OFFSET: u16 = 10_000;
+
+/// Everything a node needs to start (or restart from `dir`).
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    pub cluster_id: u128,
+    pub bind_ip: IpAddr,
+    pub client_port: u16,
+    /// Usually [`default_bus_port`]`(client_port)`.
+    pub bus_port: u16,
+    pub dir: PathBuf,
+    /// Every member's bus address (this node's own entry is ignored).
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// Hosted groups and their initial voters.
+    pub groups: Vec<(GroupId, Vec<NodeId>)>,
+}
+
+/// The cluster-bus port for a client port (client port + 10000).
+pub fn default_bus_port(client_port: u16) -> Option<u16> {
+    client_port.checked_add(BUS_PORT_OFFSET)
+}
+
+/// Errors of starting a node.
+#[derive(Debug)]
+pub enum StartError {
+    Io(std::io::Error),
+    Storage(slotraft_storage::Error),
+    Raft(slotraft_raft::Error),
+    Snapshot(std::io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Raft settings for < 1 s failover (design doc §8).
+pub fn raft_config(id: NodeId, group: GroupId, seed: u64) -> Config {
+    let mut c = Config::new(id);
+    c.election_tick = driver::DEFAULT_ELECTION_TICK;
+    c.heartbeat_tick = driver::DEFAULT_HEARTBEAT_TICK;
+    c.pre_vote = true;
+    c.check_quorum = true;
+    c.seed = seed ^ group.get().wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    c
+}
+
+/// A running node. Cheap to share (`Arc`); every method is non-blocking.
+pub struct NodeHandle {
+    id: NodeId,
+    input: SyncSender<Request>,
+    leaders: LeaderTable,
+    stop: Arc<AtomicBool>,
+    driver: Option<JoinHandle<Result<(), slotraft_storage::Error>>>,
+    transport: Transport,
+}
+
+/// Opens the store and builds every group (restoring snapshots).
+fn build_multiraft(
+    cfg: &NodeConfig,
+) -> Result<
+    (
+        MultiRaft<WalStorage>,
+        Arc<Store>,
+        BTreeMap<GroupId, SharedMeta>,
+    ),
+    StartError,
+> {
+    std::fs::create_dir_all(&cfg.dir).map_err(StartError::Io)?;
+    let vfs = Arc::new(StdVfs::new(&cfg.dir).map_err(StartError::Io)?);
+    let (store, _report) =
+        Store::open(vfs, slotraft_storage::Config::default()).map_err(StartError::Storage)?;
+    let store = Arc::new(store);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ cfg.id.get();
+    let mut mr = MultiRaft::new(cfg.id, Limits::default(), seed);
+    let mut metas = BTreeMap::new();
+    for (g, voters) in &cfg.groups {
+        let mut rc = raft_config(cfg.id, *g, seed);
+        let mut ks = Keyspace::new();
+        let meta = match log_store::read_snapshot_file(&store, *g).map_err(StartError::Storage)? {
+            Some(snap) => {
+                ks.restore(&mut &snap.data[..])
+                    .map_err(StartError::Snapshot)?;
+                rc.applied = snap.meta.index;
+                GroupMeta {
+                    conf_state: snap.meta.conf_state.clone(),
+                    snapshot: snap,
+                }
+            }
+            None => GroupMeta {
+                conf_state: ConfState::with_voters(voters.iter().map(|v| v.get())),
+                ..GroupMeta::default()
+            },
+        };
+        let meta: SharedMeta = Arc::new(RwLock::new(meta));
+        let st = WalStorage::new(store.clone(), *g, meta.clone());
+        mr.add_group(*g, rc, st, ks).map_err(StartError::Raft)?;
+        metas.insert(*g, meta);
+    }
+    Ok((mr, store, metas))
+}
+
+impl NodeHandle {
+    /// Starts a node: recovers `cfg.dir`, binds the bus port, starts the
+    /// transport tasks (on the current tokio runtime) and the driver thread.
+    pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
+        let (mr, store, metas) = build_multiraft(&cfg)?;
+        let (tx, rx) = sync_channel(INPUT_QUEUE_CAPACITY);
+        let transport = Transport::start(
+            TransportConfig {
+                id: cfg.id,
+                cluster_id: cfg.cluster_id,
+                bind_ip: cfg.bind_ip,
+                bus_port: cfg.bus_port,
+                peers: cfg.peers.clone(),
+            },
+            tx.clone(),
+        )
+        .await
+        .map_err(StartError::Io)?;
+        let leaders = LeaderTable::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let d = Driver {
+            mr,
+            store,
+            metas,
+            input: rx,
+            outbox: transport.outbox.clone(),
+            leaders: leaders.clone(),
+            stop: stop.clone(),
+        };
+        let driver = std::thread::Builder::new()
+            .name(format!("slotraft-driver-{}", cfg.id.get()))
+            .spawn(move || d.run())
+            .map_err(StartError::Io)?;
+        Ok(NodeHandle {
+            id: cfg.id,
+            input: tx,
+            leaders,
+            stop,
+            driver: Some(driver),
+            transport,
+        })
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The bus address actually bound.
+    pub fn bus_addr(&self) -> SocketAddr {
+        self.transport.local_addr
+    }
+
+    /// Transport counters.
+    pub fn transport_stats(&self) -> &transport::TransportStats {
+        &self.transport.outbox.stats
+    }
+
+    fn submit(&self, req: Request) -> Result<(), NotExecuted> {
+        match self.input.try_send(req) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(NotExecuted::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(NotExecuted::Dropped("node stopped".into())),
+        }
+    }
+
+    /// Proposes a write; answered once applied (or why not).
+    pub async fn propose(&self, group: GroupId, op: Op) -> Completion {
+        let (reply, rx) = oneshot::channel();
+        if let Err(e) = self.submit(Request::Propose { group, op, reply }) {
+            return Completion::NotExecuted(e);
+        }
+        // Once submitted, the write may have been proposed: a lost answer is
+        // uncertain, never retryable.
+        rx.await.unwrap_or(Completion::Uncertain(
+            "node stopped while the write was pending",
+        ))
+    }
+
+    /// A linearizable read (ReadIndex), on a leader or a follower.
+    pub async fn read(&self, group: GroupId, argv: Vec<Bytes>) -> Completion {
+        let (reply, rx) = oneshot::channel();
+        if let Err(e) = self.submit(Request::Read { group, argv, reply }) {
+            return Completion::NotExecuted(e);
+        }
+        rx.await
+            .unwrap_or(Completion::NotExecuted(NotExecuted::Dropped(
+                "node stopped".into(),
+            )))
+    }
+
+    /// Full status of a group, from the driver.
+    pub async fn status(&self, group: GroupId) -> Option<GroupStatus> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Request::Status { group, reply }).ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Leader and term last seen for a group (no driver round trip).
+    pub fn leader(&self, group: GroupId) -> Option<LeaderInfo> {
+        self.leaders
+            .read()
+            .expect("leader table")
+            .get(&group)
+            .copied()
+    }
+
+    /// Asks this node (the leader) to hand the group's leadership to `to`.
+    pub async fn transfer_leader(&self, group: GroupId, to: NodeId) -> Result<(), NotExecuted> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Request::Transfer { group, to, reply })?;
+        rx.await
+            .unwrap_or(Err(NotExecuted::Dropped("node stopped".into())))
+    }
+
+    /// Stops the driver (after its current round) and closes every socket.
+    /// The WAL holds everything acknowledged; restart with the same config.
+    pub async fn shutdown(mut self) -> Result<(), slotraft_storage::Error> {
+        self.stop_now();
+        let res = match self.driver.take() {
+            Some(h) => tokio::task::spawn_blocking(move || h.join())
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .unwrap_or(Ok(())),
+            None => Ok(()),
+        };
+        res
+    }
+
+    fn stop_now(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.transport.stop();
+    }
+}
+
+impl Drop for NodeHandle {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
