@@ -10,6 +10,7 @@
 //! ```
 //! Exit status: 0 every workload valid, 1 some INVALID, 2 undecided, 3 error.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -78,8 +79,14 @@ fn parse_run(args: &[String]) -> Result<RunOpts, String> {
 }
 
 fn print(r: &RunResult) -> ExitCode {
-    print!("{}", report::summary(&r.history, &r.verdicts, &r.windows));
-    println!("output: {}", r.dir.display());
+    // Write errors (a closed pipe, e.g. `| head`) must not panic the tool.
+    let mut out = std::io::stdout().lock();
+    let _ = write!(
+        out,
+        "{}",
+        report::summary(&r.history, &r.verdicts, &r.windows)
+    );
+    let _ = writeln!(out, "output: {}", r.dir.display());
     if r.verdicts.iter().any(|v| v.status == Status::Invalid) {
         ExitCode::from(1)
     } else if report::all_valid(&r.verdicts) {
