@@ -10,7 +10,7 @@
 //! [`DEFAULT_TICK`] elapsed → `ready()` → one WAL batch → wait durable if
 //! any group needs it → `advance_persisted()` → hand messages to the
 //! transport → answer clients → publish leader changes → compact logs
-//! grown past [`SNAPSHOT_LOG_ENTRIES`].
+//! grown past `snapshot_log_entries` ([`SNAPSHOT_LOG_ENTRIES`] by default).
 //!
 //! Invariant: no message leaves and no client is answered before the
 //! persist of the same round is durable (when Raft asked for a sync).
@@ -40,8 +40,8 @@ pub const DEFAULT_HEARTBEAT_TICK: usize = 5;
 pub const INPUT_QUEUE_CAPACITY: usize = 16_384;
 /// Requests taken per round, so ticks and persists are never starved.
 pub const MAX_REQUESTS_PER_ROUND: usize = 4_096;
-/// A group's log is compacted behind a snapshot once it holds this many
-/// applied entries.
+/// Default: a group's log is compacted behind a snapshot once it holds this
+/// many applied entries.
 pub const SNAPSHOT_LOG_ENTRIES: u64 = 20_000;
 
 /// Input of the driver thread.
@@ -88,6 +88,8 @@ pub struct Driver {
     pub outbox: Outbox,
     pub leaders: LeaderTable,
     pub stop: Arc<AtomicBool>,
+    /// Applied entries kept in a group's log before it is compacted.
+    pub snapshot_log_entries: u64,
 }
 
 fn now_ms() -> u64 {
@@ -97,8 +99,9 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Clients waiting for a completion (writes and reads), by token.
 struct Pending {
-    writes: HashMap<Token, oneshot::Sender<Completion>>,
+    waiters: HashMap<Token, oneshot::Sender<Completion>>,
     next: Token,
 }
 
@@ -107,7 +110,7 @@ impl Driver {
     /// only if the WAL failed (the node must restart and recover).
     pub fn run(mut self) -> Result<(), slotraft_storage::Error> {
         let mut pending = Pending {
-            writes: HashMap::new(),
+            waiters: HashMap::new(),
             next: 1,
         };
         let mut next_tick = Instant::now() + DEFAULT_TICK;
@@ -145,7 +148,7 @@ impl Driver {
                 p.next += 1;
                 match self.mr.propose(group, op, t) {
                     Ok(()) => {
-                        p.writes.insert(t, reply);
+                        p.waiters.insert(t, reply);
                     }
                     Err(e) => {
                         let _ = reply.send(Completion::NotExecuted(e));
@@ -157,7 +160,7 @@ impl Driver {
                 p.next += 1;
                 match self.mr.read(group, argv, t) {
                     Ok(()) => {
-                        p.writes.insert(t, reply);
+                        p.waiters.insert(t, reply);
                     }
                     Err(e) => {
                         let _ = reply.send(Completion::NotExecuted(e));
@@ -195,7 +198,7 @@ impl Driver {
             self.outbox.send(out.messages);
         }
         for (t, c) in out.completions {
-            if let Some(tx) = p.writes.remove(&t) {
+            if let Some(tx) = p.waiters.remove(&t) {
                 let _ = tx.send(c);
             }
         }
@@ -214,7 +217,7 @@ impl Driver {
         for g in groups {
             let applied = self.mr.applied(g).unwrap_or(LogIndex::ZERO);
             let first = self.store.first_index(g).unwrap_or(LogIndex(1));
-            if applied.get() < first.get() + SNAPSHOT_LOG_ENTRIES {
+            if applied.get() < first.get() + self.snapshot_log_entries.max(1) {
                 continue;
             }
             let snap = self.mr.build_snapshot(g).expect("hosted group");

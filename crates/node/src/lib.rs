@@ -17,7 +17,7 @@ pub mod driver;
 pub mod log_store;
 pub mod transport;
 
-pub use driver::{LeaderInfo, DEFAULT_TICK, INPUT_QUEUE_CAPACITY};
+pub use driver::{LeaderInfo, DEFAULT_TICK, INPUT_QUEUE_CAPACITY, SNAPSHOT_LOG_ENTRIES};
 pub use slotraft_multiraft::{Completion, GroupStatus, NotExecuted, Op};
 
 use bytes::Bytes;
@@ -55,6 +55,9 @@ pub struct NodeConfig {
     pub peers: BTreeMap<NodeId, SocketAddr>,
     /// Hosted groups and their initial voters.
     pub groups: Vec<(GroupId, Vec<NodeId>)>,
+    /// A group's log is compacted behind a snapshot once it holds this many
+    /// applied entries (default [`SNAPSHOT_LOG_ENTRIES`]; small in tests).
+    pub snapshot_log_entries: u64,
 }
 
 /// The cluster-bus port for a client port (client port + 10000).
@@ -100,17 +103,15 @@ pub struct NodeHandle {
     transport: Transport,
 }
 
+/// A recovered node state, before its threads start.
+struct Built {
+    mr: MultiRaft<WalStorage>,
+    store: Arc<Store>,
+    metas: BTreeMap<GroupId, SharedMeta>,
+}
+
 /// Opens the store and builds every group (restoring snapshots).
-fn build_multiraft(
-    cfg: &NodeConfig,
-) -> Result<
-    (
-        MultiRaft<WalStorage>,
-        Arc<Store>,
-        BTreeMap<GroupId, SharedMeta>,
-    ),
-    StartError,
-> {
+fn build_multiraft(cfg: &NodeConfig) -> Result<Built, StartError> {
     std::fs::create_dir_all(&cfg.dir).map_err(StartError::Io)?;
     let vfs = Arc::new(StdVfs::new(&cfg.dir).map_err(StartError::Io)?);
     let (store, _report) =
@@ -146,14 +147,14 @@ fn build_multiraft(
         mr.add_group(*g, rc, st, ks).map_err(StartError::Raft)?;
         metas.insert(*g, meta);
     }
-    Ok((mr, store, metas))
+    Ok(Built { mr, store, metas })
 }
 
 impl NodeHandle {
     /// Starts a node: recovers `cfg.dir`, binds the bus port, starts the
     /// transport tasks (on the current tokio runtime) and the driver thread.
     pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
-        let (mr, store, metas) = build_multiraft(&cfg)?;
+        let Built { mr, store, metas } = build_multiraft(&cfg)?;
         let (tx, rx) = sync_channel(INPUT_QUEUE_CAPACITY);
         let transport = Transport::start(
             TransportConfig {
@@ -177,6 +178,7 @@ impl NodeHandle {
             outbox: transport.outbox.clone(),
             leaders: leaders.clone(),
             stop: stop.clone(),
+            snapshot_log_entries: cfg.snapshot_log_entries,
         };
         let driver = std::thread::Builder::new()
             .name(format!("slotraft-driver-{}", cfg.id.get()))

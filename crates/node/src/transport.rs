@@ -131,9 +131,18 @@ pub fn decode_body(body: &[u8]) -> Result<(Kind, &[u8]), FrameError> {
     Ok((kind, &body[HEADER_BYTES..]))
 }
 
+/// One decoded frame borrowed from the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    pub kind: Kind,
+    pub payload: &'a [u8],
+    /// Bytes of input the frame occupied (length field included).
+    pub used: usize,
+}
+
 /// Decodes a complete frame at the start of `buf`: `Ok(None)` if more bytes
-/// are needed, else the kind, payload and bytes consumed. Never panics.
-pub fn decode_frame(buf: &[u8]) -> Result<Option<(Kind, &[u8], usize)>, FrameError> {
+/// are needed. Never panics.
+pub fn decode_frame(buf: &[u8]) -> Result<Option<Frame<'_>>, FrameError> {
     let Some(len) = buf.get(..LEN_BYTES) else {
         return Ok(None);
     };
@@ -142,7 +151,11 @@ pub fn decode_frame(buf: &[u8]) -> Result<Option<(Kind, &[u8], usize)>, FrameErr
         return Ok(None);
     };
     let (kind, payload) = decode_body(body)?;
-    Ok(Some((kind, payload, LEN_BYTES + len)))
+    Ok(Some(Frame {
+        kind,
+        payload,
+        used: LEN_BYTES + len,
+    }))
 }
 
 pub fn encode_hello(h: &Hello) -> Vec<u8> {
@@ -535,7 +548,11 @@ mod tests {
             node: NodeId(3),
         };
         let f = encode_hello(&h);
-        let (kind, payload, used) = decode_frame(&f).unwrap().unwrap();
+        let Frame {
+            kind,
+            payload,
+            used,
+        } = decode_frame(&f).unwrap().unwrap();
         assert_eq!((kind, used), (Kind::Hello, f.len()));
         assert_eq!(decode_hello(payload).unwrap(), h);
         let mut bad = payload.to_vec();
@@ -572,7 +589,7 @@ mod tests {
         let msgs: Vec<_> = (0..100).map(|g| (GroupId(g), heartbeat(1, 2))).collect();
         let frames = encode_raft_batches(&msgs);
         assert_eq!(frames.len(), 1, "small messages share one frame");
-        let (kind, payload, _) = decode_frame(&frames[0]).unwrap().unwrap();
+        let Frame { kind, payload, .. } = decode_frame(&frames[0]).unwrap().unwrap();
         assert_eq!(kind, Kind::RaftBatch);
         assert_eq!(decode_raft_batch(payload).unwrap(), msgs);
     }
@@ -580,7 +597,7 @@ mod tests {
     proptest! {
         #[test]
         fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            if let Ok(Some((_, payload, used))) = decode_frame(&bytes) {
+            if let Ok(Some(Frame { payload, used, .. })) = decode_frame(&bytes) {
                 prop_assert!(used <= bytes.len());
                 let _ = decode_hello(payload);
                 let _ = decode_raft_batch(payload);
@@ -595,7 +612,7 @@ mod tests {
             let mut f = encode_raft_batches(&msgs).remove(0);
             let i = flip % f.len();
             f[i] = val;
-            if let Ok(Some((_, payload, _))) = decode_frame(&f) {
+            if let Ok(Some(Frame { payload, .. })) = decode_frame(&f) {
                 let _ = decode_raft_batch(payload);
             }
         }

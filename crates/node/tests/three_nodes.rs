@@ -1,0 +1,381 @@
+//! Three real nodes in one process on 127.0.0.1 (distinct bus ports, temp
+//! dirs, real WAL with fsync, real TCP), two groups replicated on all three.
+//! Every test is bounded by [`TEST_TIMEOUT`]; every wait loop by a deadline.
+
+use bytes::Bytes;
+use slotraft_keyspace::Outcome;
+use slotraft_node::{Completion, NodeConfig, NodeHandle, NotExecuted, Op};
+use slotraft_raft::Role;
+use slotraft_resp::Reply;
+use slotraft_types::{GroupId, NodeId};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{sleep, timeout};
+
+const G1: GroupId = GroupId(1);
+const G2: GroupId = GroupId(2);
+const CLUSTER: u128 = 0x5107_4af7_0000_0000_0000_0000_0000_0001;
+const TEST_TIMEOUT: Duration = Duration::from_secs(90);
+const WAIT: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(5);
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn argv(parts: &[&str]) -> Vec<Bytes> {
+    parts
+        .iter()
+        .map(|p| Bytes::copy_from_slice(p.as_bytes()))
+        .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind((LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Cluster {
+    _dirs: Vec<tempfile::TempDir>,
+    configs: Vec<NodeConfig>,
+    nodes: Vec<Option<NodeHandle>>,
+}
+
+impl Cluster {
+    async fn start() -> Cluster {
+        Self::start_with(slotraft_node::SNAPSHOT_LOG_ENTRIES).await
+    }
+
+    async fn start_with(snapshot_log_entries: u64) -> Cluster {
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let peers: BTreeMap<NodeId, SocketAddr> = (1..=3u64)
+            .map(|i| (NodeId(i), SocketAddr::new(LOCALHOST, free_port())))
+            .collect();
+        let voters: Vec<NodeId> = (1..=3).map(NodeId).collect();
+        let configs: Vec<NodeConfig> = (1..=3u64)
+            .map(|i| NodeConfig {
+                id: NodeId(i),
+                cluster_id: CLUSTER,
+                bind_ip: LOCALHOST,
+                client_port: 0,
+                bus_port: peers[&NodeId(i)].port(),
+                dir: dirs[(i - 1) as usize].path().to_path_buf(),
+                peers: peers.clone(),
+                groups: vec![(G1, voters.clone()), (G2, voters.clone())],
+                snapshot_log_entries,
+            })
+            .collect();
+        let mut c = Cluster {
+            _dirs: dirs,
+            configs,
+            nodes: vec![None, None, None],
+        };
+        for i in 0..3 {
+            c.restart(i).await;
+        }
+        c
+    }
+
+    async fn restart(&mut self, i: usize) {
+        assert!(self.nodes[i].is_none());
+        let n = NodeHandle::start(self.configs[i].clone()).await.unwrap();
+        self.nodes[i] = Some(n);
+    }
+
+    async fn stop(&mut self, i: usize) {
+        let n = self.nodes[i].take().expect("running");
+        n.shutdown().await.unwrap();
+    }
+
+    fn node(&self, id: u64) -> &NodeHandle {
+        self.nodes[(id - 1) as usize].as_ref().expect("running")
+    }
+
+    fn running(&self) -> impl Iterator<Item = &NodeHandle> {
+        self.nodes.iter().flatten()
+    }
+
+    /// A running node that is leader of `g` and known as such by every
+    /// running node.
+    async fn await_leader(&self, g: GroupId) -> u64 {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let mut leader = None;
+            for n in self.running() {
+                if let Some(s) = n.status(g).await {
+                    if s.role == Role::Leader {
+                        leader = Some(n.id().get());
+                    }
+                }
+            }
+            if let Some(l) = leader {
+                let mut all_know = true;
+                for n in self.running() {
+                    let s = n.status(g).await.unwrap();
+                    all_know &= s.leader == Some(NodeId(l));
+                }
+                if all_know {
+                    return l;
+                }
+            }
+            sleep(POLL).await;
+        }
+        panic!("no leader for {g} within {WAIT:?}");
+    }
+
+    /// Writes through whichever running node accepts it, retrying only
+    /// answers that certainly did not execute.
+    async fn write(&self, g: GroupId, cmd: &[&str]) -> Reply {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            for n in self.running() {
+                match n.propose(g, Op::Cmd(argv(cmd))).await {
+                    Completion::Done(Outcome::Reply(r)) => return r,
+                    Completion::NotExecuted(_) => {}
+                    other => panic!("write {cmd:?} answered {other:?}"),
+                }
+            }
+            sleep(POLL).await;
+        }
+        panic!("write {cmd:?} not accepted within {WAIT:?}");
+    }
+
+    async fn read_on(&self, id: u64, g: GroupId, cmd: &[&str]) -> Reply {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            match self.node(id).read(g, argv(cmd)).await {
+                Completion::Done(Outcome::Reply(r)) => return r,
+                Completion::NotExecuted(_) => sleep(POLL).await,
+                other => panic!("read answered {other:?}"),
+            }
+        }
+        panic!("read {cmd:?} on {id} not served within {WAIT:?}");
+    }
+
+    async fn shutdown_all(&mut self) {
+        for i in 0..3 {
+            if self.nodes[i].is_some() {
+                self.stop(i).await;
+            }
+        }
+    }
+}
+
+fn follower_of(l: u64) -> u64 {
+    (1..=3).find(|&i| i != l).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_writes_and_follower_reads_linearizably() {
+    timeout(TEST_TIMEOUT, async {
+        let mut c = Cluster::start().await;
+        for g in [G1, G2] {
+            let l = c.await_leader(g).await;
+            let key = format!("k{}", g.get());
+            let r = c
+                .node(l)
+                .propose(g, Op::Cmd(argv(&["SET", &key, "v1"])))
+                .await;
+            assert_eq!(r, Completion::Done(Outcome::Reply(Reply::OK)));
+            let f = follower_of(l);
+            assert_eq!(c.read_on(f, g, &["GET", &key]).await, Reply::bulk("v1"));
+        }
+        // The groups are independent keyspaces.
+        let l1 = c.await_leader(G1).await;
+        assert_eq!(c.read_on(l1, G1, &["GET", "k2"]).await, Reply::Null);
+        c.shutdown_all().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follower_refuses_writes_with_a_leader_hint() {
+    timeout(TEST_TIMEOUT, async {
+        let mut c = Cluster::start().await;
+        let l = c.await_leader(G1).await;
+        let f = follower_of(l);
+        let r = c
+            .node(f)
+            .propose(G1, Op::Cmd(argv(&["SET", "k", "v"])))
+            .await;
+        assert_eq!(
+            r,
+            Completion::NotExecuted(NotExecuted::NotLeader(Some(NodeId(l))))
+        );
+        assert_eq!(c.node(f).leader(G1).unwrap().leader, Some(NodeId(l)));
+        // Nothing was written.
+        assert_eq!(c.read_on(l, G1, &["GET", "k"]).await, Reply::Null);
+        c.shutdown_all().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_shutdown_fails_over_and_writes_resume() {
+    timeout(TEST_TIMEOUT, async {
+        let mut c = Cluster::start().await;
+        let l = c.await_leader(G1).await;
+        assert_eq!(c.write(G1, &["SET", "before", "1"]).await, Reply::OK);
+        let t0 = Instant::now();
+        c.stop((l - 1) as usize).await;
+        let r = c.write(G1, &["SET", "after", "2"]).await;
+        let failover = t0.elapsed();
+        assert_eq!(r, Reply::OK);
+        println!("failover: leader {l} shut down -> first successful write in {failover:?}");
+        assert!(
+            failover < Duration::from_secs(5),
+            "failover took {failover:?}"
+        );
+        let nl = c.await_leader(G1).await;
+        assert_ne!(nl, l);
+        assert_eq!(
+            c.read_on(nl, G1, &["GET", "before"]).await,
+            Reply::bulk("1")
+        );
+        c.shutdown_all().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_restart_keeps_every_acknowledged_write() {
+    timeout(TEST_TIMEOUT, async {
+        let mut c = Cluster::start().await;
+        let mut acked = Vec::new();
+        for i in 0..40 {
+            let g = if i % 2 == 0 { G1 } else { G2 };
+            let (k, v) = (format!("key{i}"), format!("val{i}"));
+            assert_eq!(c.write(g, &["SET", &k, &v]).await, Reply::OK);
+            acked.push((g, k, v));
+        }
+        assert_eq!(c.write(G1, &["INCRBY", "n", "5"]).await, Reply::Int(5));
+        c.shutdown_all().await;
+        for i in 0..3 {
+            c.restart(i).await;
+        }
+        for g in [G1, G2] {
+            c.await_leader(g).await;
+        }
+        for id in 1..=3u64 {
+            for (g, k, v) in &acked {
+                assert_eq!(
+                    c.read_on(id, *g, &["GET", k]).await,
+                    Reply::bulk(v.as_str()),
+                    "node {id} lost {k}"
+                );
+            }
+        }
+        // The log continues where it was: the counter keeps its value.
+        assert_eq!(c.write(G1, &["INCRBY", "n", "1"]).await, Reply::Int(6));
+        c.shutdown_all().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_cluster_id_is_rejected_by_the_handshake() {
+    timeout(TEST_TIMEOUT, async {
+        let mut c = Cluster::start().await;
+        let addr = c.node(1).bus_addr();
+        let probe = |cluster: u128, node: u64| async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(&slotraft_node::transport::hello_frame(
+                cluster,
+                NodeId(node),
+            ))
+            .await
+            .unwrap();
+            let mut buf = [0u8; 64];
+            // Accepted → the node answers with its own hello; rejected →
+            // the connection is closed (EOF or reset) without an answer.
+            match timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+                Ok(Ok(n)) => n,
+                Ok(Err(_)) => 0,
+                Err(_) => panic!("handshake neither answered nor closed"),
+            }
+        };
+        assert_eq!(probe(CLUSTER ^ 1, 2).await, 0, "foreign cluster accepted");
+        assert_eq!(probe(CLUSTER, 99).await, 0, "unknown node accepted");
+        assert!(
+            probe(CLUSTER, 2).await > 0,
+            "a member's hello must be answered"
+        );
+        assert!(
+            c.node(1)
+                .transport_stats()
+                .handshakes_rejected
+                .load(std::sync::atomic::Ordering::Relaxed)
+                >= 2
+        );
+        // The rejected probes did not disturb the members.
+        assert_eq!(c.write(G1, &["SET", "k", "v"]).await, Reply::OK);
+        c.shutdown_all().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// Highest snapshot index of group `g` on disk in `dir` (file names are
+/// `snap-{group:016x}-{index:016x}-{term:016x}.snap`, storage's format).
+fn snapshot_index_on_disk(dir: &std::path::Path, g: GroupId) -> Option<u64> {
+    let prefix = format!("snap-{:016x}-", g.get());
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&prefix) && n.ends_with(".snap"))
+        .filter_map(|n| u64::from_str_radix(&n[prefix.len()..prefix.len() + 16], 16).ok())
+        .max()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lagging_follower_catches_up_by_snapshot_and_restart_restores_it() {
+    const SNAP_EVERY: u64 = 20;
+    const WRITES: u64 = 120;
+    timeout(TEST_TIMEOUT, async {
+        let mut c = Cluster::start_with(SNAP_EVERY).await;
+        let l = c.await_leader(G1).await;
+        let f = follower_of(l);
+        c.stop((f - 1) as usize).await;
+        for i in 0..WRITES {
+            let (k, v) = (format!("k{i}"), format!("v{i}"));
+            assert_eq!(c.write(G1, &["SET", &k, &v]).await, Reply::OK);
+        }
+        // The leader compacted its log far past what the follower holds,
+        // so the follower can only catch up from a snapshot.
+        let leader_snap = snapshot_index_on_disk(&c.configs[(l - 1) as usize].dir, G1)
+            .expect("leader wrote a snapshot");
+        assert!(leader_snap > SNAP_EVERY, "leader snapshot at {leader_snap}");
+        c.restart((f - 1) as usize).await;
+        let last = format!("k{}", WRITES - 1);
+        let want = Reply::bulk(format!("v{}", WRITES - 1).as_str());
+        assert_eq!(c.read_on(f, G1, &["GET", &last]).await, want);
+        assert_eq!(c.read_on(f, G1, &["GET", "k0"]).await, Reply::bulk("v0"));
+        assert_eq!(
+            c.read_on(f, G1, &["DBSIZE"]).await,
+            Reply::Int(WRITES as i64)
+        );
+        // Restart everyone: keyspaces come back from snapshot + log replay.
+        c.shutdown_all().await;
+        for i in 0..3 {
+            c.restart(i).await;
+        }
+        c.await_leader(G1).await;
+        for id in 1..=3u64 {
+            assert_eq!(
+                c.read_on(id, G1, &["DBSIZE"]).await,
+                Reply::Int(WRITES as i64),
+                "node {id}"
+            );
+            assert_eq!(c.read_on(id, G1, &["GET", &last]).await, want);
+        }
+        c.shutdown_all().await;
+    })
+    .await
+    .expect("test timed out");
+}
