@@ -418,6 +418,37 @@ def transactions(g):
     return sub(g)
 
 
+def connection(g):
+    c = g.pick(range(14))
+    if c == 0:
+        return [b"PING"]
+    if c == 1:
+        return [b"PING", g.val()]
+    if c == 2:
+        return [b"ECHO", g.val()]
+    if c == 3:
+        return [b"SELECT", g.pick([b"0", b"0", b"abc", b"-1", b"16"])]  # only db 0 exists
+    if c == 4:
+        return [b"DBSIZE"]
+    if c == 5:
+        return [b"TIME"]
+    if c == 6:
+        return [b"CLIENT", b"SETNAME", g.pick([b"conn1", b"a b", b"", b"x\ny"])]
+    if c == 7:
+        return [b"CLIENT", b"GETNAME"]
+    if c == 8:
+        return [b"CLIENT", b"ID"]
+    if c == 9:
+        return [b"SET", g.key(), g.val()]
+    if c == 10:
+        return [b"EXISTS"] + g.keys_n(1, 3)
+    if c == 11:
+        return [b"TYPE", g.key()]
+    if c == 12:
+        return [g.pick([b"FLUSHDB", b"FLUSHALL"])] + g.maybe(0.3, [g.pick([b"ASYNC", b"SYNC", b"FOO"])])
+    return [b"NOSUCHCOMMAND"] + g.maybe(0.5, [g.val()])
+
+
 FAMILIES = {
     "strings": (strings, [b"k0", b"k1", b"k2", b"{t}k3"], (b"lst", [b"RPUSH", b"lst", b"a", b"b"])),
     "keys": (keyspace, [b"k0", b"k1", b"k2", b"{t}k3", b"s"], (b"hsh", [b"HSET", b"hsh", b"f", b"v"])),
@@ -425,6 +456,7 @@ FAMILIES = {
     "lists": (lists, [b"l0", b"l1", b"l2"], (b"str", [b"SET", b"str", b"v"])),
     "sets": (sets, [b"s0", b"s1", b"s2"], (b"str", [b"SET", b"str", b"v"])),
     "zsets": (zsets, [b"z0", b"z1", b"z2"], (b"lst", [b"RPUSH", b"lst", b"a"])),
+    "connection": (connection, [b"k0", b"k1"], (b"lst", [b"RPUSH", b"lst", b"a"])),
     "transactions": (transactions, [b"k0", b"k1", b"l0"], (b"hsh", [b"HSET", b"hsh", b"f", b"v"])),
 }
 

@@ -129,6 +129,8 @@ def run_sequence(oracle, subject, family, seed, proto):
         in_multi = False
         for i, argv in enumerate(cmds):
             cmd = argv[0].upper()
+            if cmd == b"CLIENT" and len(argv) > 1 and argv[1].upper() == b"ID":
+                cmd = b"CLIENT ID"
             contents = None
             if cmd in NONDETERMINISTIC and not in_multi:
                 contents = contents_before(oc, argv)
