@@ -168,7 +168,8 @@ impl Driver {
                 }
             }
             Request::Peer(msgs) => {
-                for (g, m) in msgs {
+                let me = self.mr.id();
+                for (g, m) in msgs.into_iter().filter(|(_, m)| m.to == me) {
                     // A stale or odd message is Raft's business to ignore;
                     // an error here never stops the node.
                     let _ = self.mr.step(g, m);

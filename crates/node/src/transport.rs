@@ -438,6 +438,9 @@ async fn writer_loop(
         let mut s = match conn {
             Ok(Ok(s)) => s,
             _ => {
+                // Messages queued for an unreachable peer are stale by the
+                // time it is back (Raft resends what still matters).
+                clear(&q);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
@@ -463,6 +466,12 @@ async fn writer_loop(
             }
         }
     }
+}
+
+fn clear(q: &PeerQueue) {
+    let mut g = q.frames.lock().expect("peer queue lock");
+    g.0.clear();
+    g.1 = 0;
 }
 
 async fn accept_loop(
