@@ -44,17 +44,23 @@ struct Entry {
     score: f64,
 }
 
+/// A tree key: the entry's score (copied, so most comparisons never touch
+/// the slab — the slab is only read to break score ties by member) and id.
+/// Invariant: `key.0 == entries[key.1].score` while the key is in the tree
+/// (a score change removes the key first and re-inserts it after).
+type Key = (f64, u32);
+
 #[derive(Clone, Debug)]
 enum Node {
-    /// Ids in (score, member) order.
-    Leaf(Vec<u32>),
-    /// Children (node ids) with their subtree sizes and smallest entry ids.
+    /// Keys in (score, member) order.
+    Leaf(Vec<Key>),
+    /// Children (node ids) with their subtree sizes and smallest keys.
     /// Invariant: the three vectors have the same length >= 1, and
-    /// `mins[i]` is the first id of child `i`'s subtree.
+    /// `mins[i]` is the first key of child `i`'s subtree.
     Inner {
         children: Vec<u32>,
         counts: Vec<u32>,
-        mins: Vec<u32>,
+        mins: Vec<Key>,
     },
 }
 
@@ -109,8 +115,8 @@ impl Tree {
             .nodes
             .iter()
             .map(|n| match n {
-                Node::Leaf(v) => v.capacity() * 4 + 24,
-                Node::Inner { children, .. } => children.capacity() * 12 + 72,
+                Node::Leaf(v) => v.capacity() * 16 + 24,
+                Node::Inner { children, .. } => children.capacity() * 24 + 72,
             })
             .sum();
         self.entries.capacity() * std::mem::size_of::<Option<Entry>>()
@@ -208,7 +214,9 @@ impl Tree {
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let id = self.id_of(member)?;
         let e = self.entry(id);
-        Some(self.count_before(|o| cmp_key(o.score, o.member, e.score, &e.member).is_lt()))
+        Some(self.count_before(|o| {
+            o.score < e.score || (o.score == e.score && o.member() < &e.member[..])
+        }))
     }
 
     /// (member, score) at ascending rank `r`.
@@ -217,32 +225,31 @@ impl Tree {
             return None;
         }
         let (leaf, off) = self.locate_rank(r);
-        let e = self.entry(self.leaf(leaf)[off]);
+        let e = self.entry(self.leaf(leaf)[off].1);
         Some((&e.member, e.score))
     }
 
     /// Number of members with `pred` true, where `pred` is true for a prefix
     /// of the order (members "before" some bound). O(log n).
     pub fn count_before(&self, pred: impl Fn(&EntryRef) -> bool) -> usize {
-        let test = |id: u32| {
-            let e = self.entry(id);
+        let test = |k: Key| {
             pred(&EntryRef {
-                member: &e.member,
-                score: e.score,
+                score: k.0,
+                src: MemberSrc::Slab(self, k.1),
             })
         };
         let mut node = self.root;
         let mut acc = 0usize;
         loop {
             match &self.nodes[node as usize] {
-                Node::Leaf(ids) => return acc + ids.partition_point(|&id| test(id)),
+                Node::Leaf(ids) => return acc + ids.partition_point(|&k| test(k)),
                 Node::Inner {
                     children,
                     counts,
                     mins,
                 } => {
                     // Children whose smallest entry satisfies pred.
-                    let k = mins.partition_point(|&id| test(id));
+                    let k = mins.partition_point(|&m| test(m));
                     if k == 0 {
                         return acc;
                     }
@@ -274,7 +281,7 @@ impl Tree {
                 (ids.len() - off).min(end - r)
             };
             for k in 0..step {
-                let id = if rev { ids[off - k] } else { ids[off + k] };
+                let id = if rev { ids[off - k].1 } else { ids[off + k].1 };
                 let e = self.entry(id);
                 f(&e.member, e.score);
             }
@@ -294,7 +301,7 @@ impl Tree {
 
     fn collect_ids(&self, node: u32, out: &mut Vec<u32>) {
         match &self.nodes[node as usize] {
-            Node::Leaf(ids) => out.extend_from_slice(ids),
+            Node::Leaf(ids) => out.extend(ids.iter().map(|k| k.1)),
             Node::Inner { children, .. } => {
                 for &c in children {
                     self.collect_ids(c, out);
@@ -332,13 +339,13 @@ impl Tree {
             let (leaf, off) = self.locate_rank(r);
             let leaf_ids = self.leaf(leaf);
             let step = (leaf_ids.len() - off).min(end - r);
-            ids.extend_from_slice(&leaf_ids[off..off + step]);
+            ids.extend(leaf_ids[off..off + step].iter().map(|k| k.1));
             r += step;
         }
         ids.into_iter().map(|id| self.remove_id(id)).collect()
     }
 
-    fn leaf(&self, node: u32) -> &[u32] {
+    fn leaf(&self, node: u32) -> &[Key] {
         match &self.nodes[node as usize] {
             Node::Leaf(ids) => ids,
             Node::Inner { .. } => unreachable!("leaf expected"),
@@ -369,9 +376,16 @@ impl Tree {
         }
     }
 
-    fn less(&self, a: u32, b: u32) -> bool {
-        let (x, y) = (self.entry(a), self.entry(b));
-        cmp_key(x.score, &x.member, y.score, &y.member).is_lt()
+    /// Tree order on keys: by score, ties by member bytes (slab lookup).
+    fn less(&self, a: Key, b: Key) -> bool {
+        if a.0 != b.0 {
+            return a.0 < b.0;
+        }
+        self.entry(a.1).member[..] < self.entry(b.1).member[..]
+    }
+
+    fn key_of_id(&self, id: u32) -> Key {
+        (self.entry(id).score, id)
     }
 
     fn alloc_node(&mut self, n: Node) -> u32 {
@@ -393,7 +407,8 @@ impl Tree {
     }
 
     fn tree_insert(&mut self, id: u32) {
-        if let Some((right, right_min, right_count)) = self.insert_rec(self.root, id) {
+        let key = self.key_of_id(id);
+        if let Some((right, right_min, right_count)) = self.insert_rec(self.root, key) {
             let left = self.root;
             let left_count = self.subtree_count(left);
             let left_min = self.subtree_min(left);
@@ -412,7 +427,7 @@ impl Tree {
         }
     }
 
-    fn subtree_min(&self, node: u32) -> u32 {
+    fn subtree_min(&self, node: u32) -> Key {
         match &self.nodes[node as usize] {
             Node::Leaf(ids) => ids[0],
             Node::Inner { mins, .. } => mins[0],
@@ -420,8 +435,8 @@ impl Tree {
     }
 
     /// Inserts into the subtree at `node`; on split returns the new right
-    /// sibling as (node, min id, count).
-    fn insert_rec(&mut self, node: u32, id: u32) -> Option<(u32, u32, u32)> {
+    /// sibling as (node, min key, count).
+    fn insert_rec(&mut self, node: u32, id: Key) -> Option<(u32, Key, u32)> {
         let child_pos = match &self.nodes[node as usize] {
             Node::Leaf(ids) => {
                 let pos = ids.partition_point(|&x| self.less(x, id));
@@ -432,7 +447,7 @@ impl Tree {
                 if ids.len() <= LEAF_CAP {
                     return None;
                 }
-                let right: Vec<u32> = ids.split_off(ids.len() / 2);
+                let right: Vec<Key> = ids.split_off(ids.len() / 2);
                 let (rmin, rcount) = (right[0], right.len() as u32);
                 let r = self.alloc_node(Node::Leaf(right));
                 return Some((r, rmin, rcount));
@@ -480,7 +495,8 @@ impl Tree {
     }
 
     fn tree_remove(&mut self, id: u32) {
-        let found = self.remove_rec(self.root, id);
+        let key = self.key_of_id(id);
+        let found = self.remove_rec(self.root, key);
         assert!(found, "entry missing from the tree");
         // Collapse a root with a single inner child.
         loop {
@@ -502,11 +518,11 @@ impl Tree {
     }
 
     /// Removes `id` from the subtree at `node`; returns whether it was found.
-    fn remove_rec(&mut self, node: u32, id: u32) -> bool {
+    fn remove_rec(&mut self, node: u32, id: Key) -> bool {
         let child_pos = match &self.nodes[node as usize] {
             Node::Leaf(ids) => {
                 let pos = ids.partition_point(|&x| self.less(x, id));
-                if ids.get(pos) != Some(&id) {
+                if ids.get(pos).map(|k| k.1) != Some(id.1) {
                     return false;
                 }
                 let Node::Leaf(ids) = &mut self.nodes[node as usize] else {
@@ -517,7 +533,7 @@ impl Tree {
             }
             // The child whose min is the last one <= id.
             Node::Inner { mins, .. } => mins
-                .partition_point(|&m| m == id || self.less(m, id))
+                .partition_point(|&m| m.1 == id.1 || self.less(m, id))
                 .saturating_sub(1),
         };
         let child = match &self.nodes[node as usize] {
@@ -622,7 +638,8 @@ impl Tree {
         assert_eq!(ids.len(), self.len);
         assert_eq!(self.index.len(), self.len);
         for w in ids.windows(2) {
-            assert!(self.less(w[0], w[1]), "tree out of order");
+            let (a, b) = (self.key_of_id(w[0]), self.key_of_id(w[1]));
+            assert!(self.less(a, b), "tree out of order");
         }
         for &id in &ids {
             assert_eq!(self.id_of(&self.entry(id).member), Some(id));
@@ -630,11 +647,18 @@ impl Tree {
         self.check_node(self.root);
     }
 
-    fn check_node(&self, node: u32) -> (u32, u32) {
+    fn check_node(&self, node: u32) -> (u32, Option<Key>) {
         match &self.nodes[node as usize] {
             Node::Leaf(ids) => {
                 assert!(ids.len() <= LEAF_CAP);
-                (ids.len() as u32, ids.first().copied().unwrap_or(u32::MAX))
+                for k in ids {
+                    assert_eq!(
+                        k.0.to_bits(),
+                        self.entry(k.1).score.to_bits(),
+                        "stale key score"
+                    );
+                }
+                (ids.len() as u32, ids.first().copied())
             }
             Node::Inner {
                 children,
@@ -648,9 +672,10 @@ impl Tree {
                     let (c, m) = self.check_node(children[i]);
                     assert!(c > 0, "empty child kept");
                     assert_eq!(c, counts[i]);
-                    assert_eq!(m, mins[i]);
+                    assert_eq!(m.map(|k| k.1), Some(mins[i].1));
+                    assert_eq!(m.map(|k| k.0.to_bits()), Some(mins[i].0.to_bits()));
                 }
-                (counts.iter().sum(), mins[0])
+                (counts.iter().sum(), Some(mins[0]))
             }
         }
     }
@@ -899,8 +924,8 @@ impl ZSet {
                 .entries()
                 .take_while(|(_, member, score)| {
                     pred(&EntryRef {
-                        member,
                         score: *score,
+                        src: MemberSrc::Bytes(member),
                     })
                 })
                 .count(),
@@ -1070,10 +1095,10 @@ impl ZSet {
             match b {
                 LexBound::NegInf => 0,
                 LexBound::PosInf => self.len(),
-                LexBound::Closed(x) if upper => self.count_before(|e| e.member <= &x[..]),
-                LexBound::Closed(x) => self.count_before(|e| e.member < &x[..]),
-                LexBound::Open(x) if upper => self.count_before(|e| e.member < &x[..]),
-                LexBound::Open(x) => self.count_before(|e| e.member <= &x[..]),
+                LexBound::Closed(x) if upper => self.count_before(|e| e.member() <= &x[..]),
+                LexBound::Closed(x) => self.count_before(|e| e.member() < &x[..]),
+                LexBound::Open(x) if upper => self.count_before(|e| e.member() < &x[..]),
+                LexBound::Open(x) => self.count_before(|e| e.member() <= &x[..]),
             }
         };
         let start = below(&r.min, false);
@@ -1082,10 +1107,27 @@ impl ZSet {
     }
 }
 
-/// A view of one entry passed to range predicates.
+/// A view of one entry passed to range predicates. The member is fetched
+/// only when asked ([`EntryRef::member`]), so score predicates never touch
+/// the entry slab.
 pub struct EntryRef<'a> {
-    pub member: &'a [u8],
     pub score: f64,
+    src: MemberSrc<'a>,
+}
+
+enum MemberSrc<'a> {
+    Bytes(&'a [u8]),
+    Slab(&'a Tree, u32),
+}
+
+impl EntryRef<'_> {
+    /// The entry's member bytes.
+    pub fn member(&self) -> &[u8] {
+        match self.src {
+            MemberSrc::Bytes(b) => b,
+            MemberSrc::Slab(t, id) => &t.entry(id).member,
+        }
+    }
 }
 
 #[cfg(test)]
