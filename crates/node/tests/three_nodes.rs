@@ -379,3 +379,46 @@ async fn lagging_follower_catches_up_by_snapshot_and_restart_restores_it() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_log_entries() {
+    const CLIENTS: usize = 400;
+    timeout(TEST_TIMEOUT, async {
+        let mut c = Cluster::start().await;
+        let l = c.await_leader(G2).await;
+        let before = c.node(l).status(G2).await.unwrap().commit;
+        let t0 = Instant::now();
+        let node = std::sync::Arc::new(c.nodes[(l - 1) as usize].take().unwrap());
+        let tasks: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                let n = node.clone();
+                tokio::spawn(async move { n.propose(G2, Op::Cmd(argv(&["INCR", "n"]))).await })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                Completion::Done(Outcome::Reply(Reply::Int(i))) => seen.push(i),
+                other => panic!("INCR answered {other:?}"),
+            }
+        }
+        let elapsed = t0.elapsed();
+        seen.sort_unstable();
+        // Every INCR applied exactly once, in some order.
+        assert_eq!(seen, (1..=CLIENTS as i64).collect::<Vec<_>>());
+        let after = node.status(G2).await.unwrap().commit;
+        let entries = after.get() - before.get();
+        println!(
+            "{CLIENTS} concurrent writes in {elapsed:?} ({:.0} ops/s) used {entries} log entries",
+            CLIENTS as f64 / elapsed.as_secs_f64()
+        );
+        assert!(
+            entries < CLIENTS as u64 / 2,
+            "{CLIENTS} concurrent writes took {entries} entries: not batched"
+        );
+        c.nodes[(l - 1) as usize] = std::sync::Arc::into_inner(node);
+        c.shutdown_all().await;
+    })
+    .await
+    .expect("test timed out");
+}
