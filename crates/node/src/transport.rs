@@ -293,8 +293,14 @@ impl Outbox {
     }
 
     fn push(&self, q: &PeerQueue, frame: Vec<u8>) {
+        self.push_bounded(q, frame, MAX_PEER_QUEUE_BYTES)
+    }
+
+    /// Queues `frame` unless the queue would exceed `limit` bytes (then the
+    /// frame is dropped and counted: the driver never waits for a peer).
+    fn push_bounded(&self, q: &PeerQueue, frame: Vec<u8>, limit: usize) {
         let mut g = q.frames.lock().expect("peer queue lock");
-        if g.1 + frame.len() > MAX_PEER_QUEUE_BYTES {
+        if g.1 + frame.len() > limit {
             self.stats.frames_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -601,6 +607,24 @@ mod tests {
         let Frame { kind, payload, .. } = decode_frame(&frames[0]).unwrap().unwrap();
         assert_eq!(kind, Kind::RaftBatch);
         assert_eq!(decode_raft_batch(payload).unwrap(), msgs);
+    }
+
+    #[test]
+    fn full_peer_queue_drops_instead_of_blocking() {
+        let q = Arc::new(PeerQueue {
+            frames: Mutex::new((VecDeque::new(), 0)),
+            notify: Notify::new(),
+        });
+        let out = Outbox {
+            peers: Arc::new(BTreeMap::from([(NodeId(2), q.clone())])),
+            stats: Arc::default(),
+        };
+        for _ in 0..5 {
+            out.push_bounded(&q, vec![0u8; 100], 250);
+        }
+        let g = q.frames.lock().unwrap();
+        assert_eq!((g.0.len(), g.1), (2, 200));
+        assert_eq!(out.stats.frames_dropped.load(Ordering::Relaxed), 3);
     }
 
     proptest! {
