@@ -38,6 +38,10 @@ pub const DEFAULT_MAX_BATCH_WAIT: Duration = Duration::ZERO;
 pub const MAX_ADAPTIVE_WAIT: Duration = Duration::from_millis(1);
 /// Default zero preallocation ahead of the active segment's end.
 pub const DEFAULT_PREALLOC_BYTES: u64 = 4 << 20;
+/// Only batches smaller than `prealloc_bytes / PREALLOC_SMALL_FRACTION` write
+/// zeros ahead: for larger ones the zeros would cost more bandwidth than the
+/// size-changing fdatasync they save (measured: 64 x 4 KiB batches got slower).
+pub const PREALLOC_SMALL_FRACTION: u64 = 16;
 /// Largest allowed `Config::prealloc_bytes`.
 pub const MAX_PREALLOC_BYTES: u64 = 16 << 20;
 /// Default bound on cached entry bytes (written entries kept in memory).
@@ -929,7 +933,7 @@ impl Writer {
         self.seg_file.write_at(buf, self.seg_len)?;
         let pre = self.shared.config.prealloc_bytes;
         if end > self.allocated {
-            if pre > 0 && (buf.len() as u64) < pre / 4 {
+            if pre > 0 && (buf.len() as u64) < pre / PREALLOC_SMALL_FRACTION {
                 let zeros = vec![0u8; pre as usize];
                 self.seg_file.write_at(&zeros, end)?;
                 self.allocated = end + pre;

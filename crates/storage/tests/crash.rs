@@ -57,7 +57,7 @@ fn config(rng: &mut SimRng) -> Config {
         max_batch_bytes: [512, 4096, 65536][rng.below(3) as usize],
         max_batch_wait: Duration::ZERO,
         cache_bytes: [0, 300, 1 << 20][rng.below(3) as usize],
-        prealloc_bytes: [0, 256, 2048][rng.below(3) as usize],
+        prealloc_bytes: [0, 1024, 8192][rng.below(3) as usize],
     }
 }
 
@@ -323,7 +323,7 @@ fn concurrent_crash_schedules() {
         let cfg = Config {
             segment_bytes: 700,
             cache_bytes: 0,
-            prealloc_bytes: 512,
+            prealloc_bytes: 8192,
             ..Config::default()
         };
         let (store, _) = Store::open(Arc::new(disk.clone()), cfg.clone()).unwrap();

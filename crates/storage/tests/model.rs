@@ -20,7 +20,7 @@ fn cfg(segment_bytes: u64, cache_bytes: usize) -> Config {
         max_batch_bytes: 8192,
         max_batch_wait: Duration::ZERO,
         cache_bytes,
-        prealloc_bytes: 512,
+        prealloc_bytes: 4096,
     }
 }
 

@@ -23,7 +23,7 @@ fn e(i: u64, t: u64, data: &str) -> Entry {
 /// files on every sync, so 4 MiB of zeros would only slow the tests).
 fn test_cfg() -> Config {
     Config {
-        prealloc_bytes: 300,
+        prealloc_bytes: 4096,
         ..Config::default()
     }
 }
@@ -195,7 +195,7 @@ fn enospc_stops_writes_with_a_clear_error_and_loses_nothing_reported() {
             vec![e(
                 2,
                 1,
-                &"more than the preallocated zeros plus ten bytes ".repeat(40),
+                &"more than the preallocated zeros plus ten bytes ".repeat(200),
             )],
         )
         .unwrap();
