@@ -20,7 +20,6 @@ const CLUSTER: u128 = 0x5107_4af7_0000_0000_0000_0000_0000_0001;
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
 const WAIT: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(5);
-const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 fn argv(parts: &[&str]) -> Vec<Bytes> {
     parts
@@ -29,8 +28,14 @@ fn argv(parts: &[&str]) -> Vec<Bytes> {
         .collect()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind((LOCALHOST, 0))
+/// Node `i` lives on 127.0.0.`i` (distinct addresses, as a firewall rule
+/// between two of them would need).
+fn node_ip(i: u64) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, i as u8))
+}
+
+fn free_port(ip: IpAddr) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
         .unwrap()
         .local_addr()
         .unwrap()
@@ -51,14 +56,19 @@ impl Cluster {
     async fn start_with(snapshot_log_entries: u64) -> Cluster {
         let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
         let peers: BTreeMap<NodeId, SocketAddr> = (1..=3u64)
-            .map(|i| (NodeId(i), SocketAddr::new(LOCALHOST, free_port())))
+            .map(|i| {
+                (
+                    NodeId(i),
+                    SocketAddr::new(node_ip(i), free_port(node_ip(i))),
+                )
+            })
             .collect();
         let voters: Vec<NodeId> = (1..=3).map(NodeId).collect();
         let configs: Vec<NodeConfig> = (1..=3u64)
             .map(|i| NodeConfig {
                 id: NodeId(i),
                 cluster_id: CLUSTER,
-                bind_ip: LOCALHOST,
+                bind_ip: node_ip(i),
                 client_port: 0,
                 bus_port: peers[&NodeId(i)].port(),
                 dir: dirs[(i - 1) as usize].path().to_path_buf(),
@@ -418,6 +428,42 @@ async fn concurrent_writes_share_log_entries() {
         );
         c.nodes[(l - 1) as usize] = std::sync::Arc::into_inner(node);
         c.shutdown_all().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dialer_connects_from_its_bind_address_and_says_hello_first() {
+    use slotraft_node::transport::{decode_body, decode_hello, Kind, Transport, TransportConfig};
+    timeout(TEST_TIMEOUT, async {
+        let (me, peer) = (node_ip(4), node_ip(3));
+        let fake_peer = tokio::net::TcpListener::bind((peer, 0)).await.unwrap();
+        let (tx, _rx) = std::sync::mpsc::sync_channel(16);
+        let t = Transport::start(
+            TransportConfig {
+                id: NodeId(1),
+                cluster_id: CLUSTER,
+                bind_ip: me,
+                bus_port: 0,
+                peers: BTreeMap::from([(NodeId(2), fake_peer.local_addr().unwrap())]),
+            },
+            tx,
+        )
+        .await
+        .unwrap();
+        let (mut s, from) = fake_peer.accept().await.unwrap();
+        // A firewall rule between 127.0.0.4 and 127.0.0.3 cuts this link.
+        assert_eq!(from.ip(), me);
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).await.unwrap();
+        let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+        s.read_exact(&mut body).await.unwrap();
+        let (kind, payload) = decode_body(&body).unwrap();
+        assert_eq!(kind, Kind::Hello);
+        let h = decode_hello(payload).unwrap();
+        assert_eq!((h.cluster_id, h.node), (CLUSTER, NodeId(1)));
+        t.stop();
     })
     .await
     .expect("test timed out");
