@@ -21,6 +21,24 @@ use crate::ks::{self, Argv, CommandSpec};
 /// The Redis version slotraft reports (clients gate features on it).
 pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
 
+/// CLIENT subcommands the server implements that the keyspace's generated
+/// table does not list yet (UNBLOCK is Redis 7.0; SETINFO and NO-TOUCH are
+/// 7.2, sent by newer client libraries at connect).
+/// TODO(integration): drop once the keyspace table has them.
+const EXTRA_CLIENT_SUBCOMMANDS: &[&str] = &["unblock", "setinfo", "no-touch"];
+
+/// The `client` container spec for one of [`EXTRA_CLIENT_SUBCOMMANDS`]
+/// (arity is then checked by `cmd_client`).
+fn extra_client_subcommand(argv: &Argv) -> Option<&'static CommandSpec> {
+    let is_client = argv[0].eq_ignore_ascii_case(b"client");
+    let sub = argv.get(1).map(|s| lower(s))?;
+    if is_client && EXTRA_CLIENT_SUBCOMMANDS.contains(&sub.as_str()) {
+        ks::lookup(b"client")
+    } else {
+        None
+    }
+}
+
 /// Commands that may run before AUTH.
 fn allowed_unauthenticated(name: &str) -> bool {
     matches!(name, "auth" | "hello" | "quit" | "reset")
@@ -92,7 +110,10 @@ impl<E: Engine> Conn<E> {
         // Unknown command / subcommand and arity, with Redis's texts.
         let spec = match ks::resolve(&argv) {
             Ok(spec) => spec,
-            Err(e) => return self.reject(e).await,
+            Err(e) => match extra_client_subcommand(&argv) {
+                Some(spec) => spec,
+                None => return self.reject(e).await,
+            },
         };
         let name = ks::top_name(spec);
         if !self.sess.authed && !allowed_unauthenticated(name) {

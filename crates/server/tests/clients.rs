@@ -464,3 +464,55 @@ fn shutdown_command_exits_zero() {
     assert!(redis::cmd("SHUTDOWN").query::<Value>(&mut c).is_err());
     assert!(s.wait_exit(Duration::from_secs(10)).success());
 }
+
+#[test]
+fn client_unblock_and_blmove_timeout() {
+    let s = Server::start(&[]);
+    let url = s.url();
+    let mut c = s.conn();
+    let waiter = thread::spawn(move || {
+        let mut w = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut w).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        tx.send(id).unwrap();
+        let r = redis::cmd("BLMOVE")
+            .arg("src")
+            .arg("dst")
+            .arg("LEFT")
+            .arg("RIGHT")
+            .arg(0)
+            .query::<Value>(&mut w);
+        (rx.recv().unwrap(), r)
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut unblocked = 0;
+    while unblocked == 0 {
+        assert!(Instant::now() < deadline, "never unblocked");
+        let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut c).unwrap();
+        if let Some(line) = list.lines().find(|l| l.contains("flags=b")) {
+            let id: i64 = line
+                .split(' ')
+                .next()
+                .unwrap()
+                .trim_start_matches("id=")
+                .parse()
+                .unwrap();
+            unblocked = redis::cmd("CLIENT")
+                .arg("UNBLOCK")
+                .arg(id)
+                .query(&mut c)
+                .unwrap();
+        } else {
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let (_, r) = waiter.join().unwrap();
+    // Unblocked with TIMEOUT semantics: BLMOVE's timeout reply is a null bulk.
+    assert_eq!(r.unwrap(), Value::Nil);
+    let none: i64 = redis::cmd("CLIENT")
+        .arg("UNBLOCK")
+        .arg(999_999)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(none, 0);
+}
