@@ -17,7 +17,10 @@ pub mod driver;
 pub mod log_store;
 pub mod transport;
 
-pub use driver::{LeaderInfo, DEFAULT_TICK, INPUT_QUEUE_CAPACITY, SNAPSHOT_LOG_ENTRIES};
+pub use driver::{
+    LeaderInfo, DEFAULT_ELECTION_TICK, DEFAULT_HEARTBEAT_TICK, DEFAULT_TICK, INPUT_QUEUE_CAPACITY,
+    SNAPSHOT_LOG_ENTRIES,
+};
 pub use slotraft_multiraft::{Completion, GroupStatus, NotExecuted, Op};
 
 use bytes::Bytes;
@@ -33,7 +36,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 use transport::{Transport, TransportConfig};
@@ -58,6 +61,19 @@ pub struct NodeConfig {
     /// A group's log is compacted behind a snapshot once it holds this many
     /// applied entries (default [`SNAPSHOT_LOG_ENTRIES`]; small in tests).
     pub snapshot_log_entries: u64,
+    /// How linearizable reads are confirmed; must be the same on every member.
+    pub read_mode: ReadMode,
+}
+
+/// How a leader confirms it still leads before serving a read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadMode {
+    /// A heartbeat round per batch of reads (ReadIndex): no clock assumption.
+    #[default]
+    ReadIndex,
+    /// The leader lease (check-quorum based): no round trip, assumes
+    /// bounded clock drift between members (see the raft crate docs).
+    Lease,
 }
 
 /// The cluster-bus port for a client port (client port + 10000).
@@ -83,8 +99,9 @@ impl std::fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 /// Raft settings for < 1 s failover (design doc §8).
-pub fn raft_config(id: NodeId, group: GroupId, seed: u64) -> Config {
+pub fn raft_config(id: NodeId, group: GroupId, seed: u64, read_mode: ReadMode) -> Config {
     let mut c = Config::new(id);
+    c.lease_read = read_mode == ReadMode::Lease;
     c.election_tick = driver::DEFAULT_ELECTION_TICK;
     c.heartbeat_tick = driver::DEFAULT_HEARTBEAT_TICK;
     c.pre_vote = true;
@@ -93,13 +110,17 @@ pub fn raft_config(id: NodeId, group: GroupId, seed: u64) -> Config {
     c
 }
 
-/// A running node. Cheap to share (`Arc`); every method is non-blocking.
+/// The driver thread's join handle, taken once by [`NodeHandle::shutdown`].
+type DriverThread = JoinHandle<Result<(), slotraft_storage::Error>>;
+
+/// A running node. Share it behind an `Arc` (every method takes `&self`;
+/// none blocks the calling task on IO).
 pub struct NodeHandle {
     id: NodeId,
     input: SyncSender<Request>,
     leaders: LeaderTable,
     stop: Arc<AtomicBool>,
-    driver: Option<JoinHandle<Result<(), slotraft_storage::Error>>>,
+    driver: Mutex<Option<DriverThread>>,
     transport: Transport,
 }
 
@@ -125,7 +146,7 @@ fn build_multiraft(cfg: &NodeConfig) -> Result<Built, StartError> {
     let mut mr = MultiRaft::new(cfg.id, Limits::default(), seed);
     let mut metas = BTreeMap::new();
     for (g, voters) in &cfg.groups {
-        let mut rc = raft_config(cfg.id, *g, seed);
+        let mut rc = raft_config(cfg.id, *g, seed, cfg.read_mode);
         let mut ks = Keyspace::new();
         let meta = match log_store::read_snapshot_file(&store, *g).map_err(StartError::Storage)? {
             Some(snap) => {
@@ -189,7 +210,7 @@ impl NodeHandle {
             input: tx,
             leaders,
             stop,
-            driver: Some(driver),
+            driver: Mutex::new(Some(driver)),
             transport,
         })
     }
@@ -267,9 +288,11 @@ impl NodeHandle {
 
     /// Stops the driver (after its current round) and closes every socket.
     /// The WAL holds everything acknowledged; restart with the same config.
-    pub async fn shutdown(mut self) -> Result<(), slotraft_storage::Error> {
+    /// Idempotent; returns the WAL error if the driver stopped on one.
+    pub async fn shutdown(&self) -> Result<(), slotraft_storage::Error> {
         self.stop_now();
-        let res = match self.driver.take() {
+        let driver = self.driver.lock().expect("driver handle lock").take();
+        let res = match driver {
             Some(h) => tokio::task::spawn_blocking(move || h.join())
                 .await
                 .ok()

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use slotraft_keyspace::Outcome;
-use slotraft_node::{Completion, NodeConfig, NodeHandle, NotExecuted, Op};
+use slotraft_node::{Completion, NodeConfig, NodeHandle, NotExecuted, Op, ReadMode};
 use slotraft_raft::Role;
 use slotraft_resp::Reply;
 use slotraft_types::{GroupId, NodeId};
@@ -50,10 +50,10 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Cluster {
-        Self::start_with(slotraft_node::SNAPSHOT_LOG_ENTRIES).await
+        Self::start_with(slotraft_node::SNAPSHOT_LOG_ENTRIES, ReadMode::ReadIndex).await
     }
 
-    async fn start_with(snapshot_log_entries: u64) -> Cluster {
+    async fn start_with(snapshot_log_entries: u64, read_mode: ReadMode) -> Cluster {
         let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
         let peers: BTreeMap<NodeId, SocketAddr> = (1..=3u64)
             .map(|i| {
@@ -75,6 +75,7 @@ impl Cluster {
                 peers: peers.clone(),
                 groups: vec![(G1, voters.clone()), (G2, voters.clone())],
                 snapshot_log_entries,
+                read_mode,
             })
             .collect();
         let mut c = Cluster {
@@ -179,8 +180,17 @@ fn follower_of(l: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_writes_and_follower_reads_linearizably() {
+    writes_and_follower_reads(ReadMode::ReadIndex).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_writes_and_follower_reads_with_lease_reads() {
+    writes_and_follower_reads(ReadMode::Lease).await;
+}
+
+async fn writes_and_follower_reads(mode: ReadMode) {
     timeout(TEST_TIMEOUT, async {
-        let mut c = Cluster::start().await;
+        let mut c = Cluster::start_with(slotraft_node::SNAPSHOT_LOG_ENTRIES, mode).await;
         for g in [G1, G2] {
             let l = c.await_leader(g).await;
             let key = format!("k{}", g.get());
@@ -348,7 +358,7 @@ async fn lagging_follower_catches_up_by_snapshot_and_restart_restores_it() {
     const SNAP_EVERY: u64 = 20;
     const WRITES: u64 = 120;
     timeout(TEST_TIMEOUT, async {
-        let mut c = Cluster::start_with(SNAP_EVERY).await;
+        let mut c = Cluster::start_with(SNAP_EVERY, ReadMode::ReadIndex).await;
         let l = c.await_leader(G1).await;
         let f = follower_of(l);
         c.stop((f - 1) as usize).await;
