@@ -2,7 +2,7 @@
 //! `redis-benchmark -r`) through `Keyspace::execute` and prints the RSS
 //! growth per key from /proc/self/status.
 //!
-//! Run: `cargo run --release -p slotraft-keyspace --example mem -- 1000000`
+//! Run: `cargo run --release -p slotraft-keyspace --example mem -- 1000000 [ttl]`
 //! Compare with Redis: load the same keys with `redis-cli --pipe` and read
 //! `used_memory_rss` (see the crate README section in lib.rs docs).
 
@@ -21,6 +21,8 @@ fn main() {
     let n: u64 = std::env::args()
         .nth(1)
         .map_or(1_000_000, |a| a.parse().expect("N"));
+    // `mem N ttl`: every key also gets `EX 100000` (measures the expiry index).
+    let ttl = std::env::args().nth(2).is_some_and(|a| a == "ttl");
     let mut ks = Keyspace::new();
     let before = rss_kb();
     let started = std::time::Instant::now();
@@ -32,15 +34,20 @@ fn main() {
         may_block: false,
     };
     for i in 0..n {
-        let argv = [
+        let mut argv = vec![
             set.clone(),
             Bytes::from(format!("key:{i:012}")),
             value.clone(),
         ];
+        if ttl {
+            argv.push(Bytes::from_static(b"ex"));
+            argv.push(Bytes::from_static(b"100000"));
+        }
         ks.execute(&argv, &ctx);
     }
     let load_secs = started.elapsed().as_secs_f64();
     assert_eq!(ks.len() as u64, n);
+    assert_eq!(ks.db().expires_count() as u64, if ttl { n } else { 0 });
     let get = Bytes::from_static(b"get");
     let started = std::time::Instant::now();
     for i in 0..n {

@@ -29,7 +29,7 @@ use crate::types::{Kind, Value};
 use bytes::Bytes;
 use hashbrown::{HashSet, HashTable};
 use slotraft_types::{key_slot, SLOT_COUNT};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
@@ -117,8 +117,12 @@ pub(crate) struct Meta {
     pub(crate) op_counter: u64,
     /// Per slot: version of the last delete in that slot (absent keys).
     pub(crate) slot_deleted: Vec<u64>,
-    /// `(expire_at, key)` for every key with an expiry.
-    expiry: BTreeSet<(u64, Box<[u8]>)>,
+    /// Expiry index: [`expiry_key`] of every key with an expiry → how many
+    /// keys share that index key (only > 1 on a full 64-bit hash collision
+    /// within a slot at the same ms). 20 bytes per key instead of a key copy.
+    expiry: BTreeMap<u128, u32>,
+    /// Number of keys with an expiry.
+    expires: usize,
     ready: Vec<Bytes>,
     ready_set: HashSet<Bytes, FixedState>,
     pending_empty: Vec<Box<[u8]>>,
@@ -130,7 +134,8 @@ impl Meta {
             keys: 0,
             op_counter: 0,
             slot_deleted: vec![0; SLOT_COUNT as usize],
-            expiry: BTreeSet::new(),
+            expiry: BTreeMap::new(),
+            expires: 0,
             ready: Vec::new(),
             ready_set: HashSet::with_hasher(FixedState),
             pending_empty: Vec::new(),
@@ -164,14 +169,34 @@ impl Meta {
             return;
         }
         if node.expire_at != 0 {
-            let removed = self.expiry.remove(&(node.expire_at, Box::from(node.key())));
-            debug_assert!(removed, "expiry index out of sync");
+            let k = expiry_key(node.expire_at, node.key());
+            match self.expiry.get_mut(&k) {
+                Some(c) if *c > 1 => *c -= 1,
+                Some(_) => {
+                    self.expiry.remove(&k);
+                }
+                None => debug_assert!(false, "expiry index out of sync"),
+            }
+            self.expires -= 1;
         }
         if at != 0 {
-            self.expiry.insert((at, Box::from(node.key())));
+            *self.expiry.entry(expiry_key(at, node.key())).or_insert(0) += 1;
+            self.expires += 1;
         }
         node.expire_at = at;
     }
+}
+
+/// Largest expiry representable in the index (48 bits of ms: year 10889);
+/// later expiries are indexed at this value (they never come due anyway).
+const EXPIRY_INDEX_MAX: u64 = (1 << 48) - 1;
+
+/// Index key of an expiry: `at (48 bits) | slot (14 bits) | key hash (64
+/// bits)`. Ordered by time first; slot + full hash find the node again.
+fn expiry_key(at: u64, key: &[u8]) -> u128 {
+    ((at.min(EXPIRY_INDEX_MAX) as u128) << 78)
+        | ((slot_of(key) as u128) << 64)
+        | hash_bytes(key) as u128
 }
 
 /// The storage of one keyspace.
@@ -327,7 +352,7 @@ impl Db {
 
     /// Number of keys that have an expiry.
     pub fn expires_count(&self) -> usize {
-        self.meta.expiry.len()
+        self.meta.expires
     }
 
     /// Version for WATCH: the key's version if present, else the version of
@@ -602,13 +627,21 @@ impl Db {
 
     /// Up to `max` keys expired at `now`, oldest expiry first.
     pub fn expired_keys(&self, now: u64, max: usize) -> Vec<Bytes> {
-        self.meta
-            .expiry
-            .iter()
-            .take_while(|(at, _)| now > *at)
-            .take(max)
-            .map(|(_, k)| Bytes::copy_from_slice(k))
-            .collect()
+        let mut out = Vec::new();
+        for &k in self.meta.expiry.keys() {
+            let at = (k >> 78) as u64;
+            if out.len() >= max || now <= at {
+                break;
+            }
+            let slot = ((k >> 64) as usize) & (SLOT_COUNT as usize - 1);
+            let hash = k as u64;
+            for n in self.slots[slot].iter_hash(hash) {
+                if out.len() < max && hash_bytes(n.key()) == hash && n.is_expired(now) {
+                    out.push(Bytes::copy_from_slice(n.key()));
+                }
+            }
+        }
+        out
     }
 
     /// Every live key matching a predicate (KEYS). Bounded by the keyspace.

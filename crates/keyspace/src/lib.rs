@@ -417,6 +417,41 @@ mod tests {
     }
 
     #[test]
+    fn active_expiry_finds_exactly_the_expired_keys_oldest_first() {
+        let mut t = T::new();
+        for i in 0..500 {
+            t.ok(&format!("set k{i} v px {}", 1000 + (i * 7919) % 500), "OK");
+        }
+        t.ok("set forever v", "OK");
+        t.ok("set far v pxat 99999999999999999", "OK");
+        assert_eq!(t.ks.db().expires_count(), 501);
+        t.now += 1250;
+        let first = t.ks.collect_expired(t.now, 10);
+        assert_eq!(first.len(), 10);
+        let mut all = Vec::new();
+        loop {
+            let batch = t.ks.collect_expired(t.now, 64);
+            if batch.is_empty() {
+                break;
+            }
+            let mut argv = vec![Bytes::from_static(INTERNAL_EXPIRE)];
+            argv.extend(batch.iter().cloned());
+            let ctx = t.ctx();
+            assert_eq!(
+                t.ks.execute(&argv, &ctx).into_reply(),
+                Reply::Int(batch.len() as i64)
+            );
+            all.extend(batch);
+        }
+        let want = (0..500).filter(|i| 1000 + (i * 7919) % 500 < 1250).count();
+        assert_eq!(all.len(), want);
+        assert_eq!(t.ks.len(), 502 - want);
+        assert_eq!(t.ks.db().expires_count(), 501 - want);
+        t.ok("persist far", "1");
+        assert_eq!(t.ks.db().expires_count(), 500 - want);
+    }
+
+    #[test]
     fn execute_read_sees_but_does_not_delete_expired_keys() {
         let mut t = T::new();
         t.ok("set a 1 px 10", "OK");
