@@ -11,9 +11,9 @@
 //!   node (no second allocation).
 //! - Hashing uses the fixed `rng::hash_bytes`, so SCAN cursors (which are
 //!   hash positions, see [`Db::scan`]) mean the same on every replica.
-//! - Expiry is a field of the node plus an ordered index `(expire_at, key)`
-//!   of keys that have one, so active expiry finds expired keys in
-//!   O(expired) instead of sampling.
+//! - Expiry is a field of the node plus an ordered index of keys that have
+//!   one (`expire_at | slot | key hash` packed in a u128, no key copy), so
+//!   active expiry finds expired keys in O(expired) instead of sampling.
 //! - Versions (for WATCH): every write bumps the key's `version` from one
 //!   monotonic op counter; deleting a key records the counter in its slot's
 //!   `slot_deleted`, which is what an absent key reports. All writes go
