@@ -128,7 +128,8 @@ impl Driver {
                     Err(_) => break,
                 }
             }
-            if Instant::now() >= next_tick {
+            let ticked = Instant::now() >= next_tick;
+            if ticked {
                 self.mr.tick();
                 next_tick += DEFAULT_TICK;
                 // After a long stall do not fire a burst of ticks.
@@ -137,6 +138,9 @@ impl Driver {
                 }
             }
             self.round(&mut pending)?;
+            if ticked {
+                self.maybe_compact()?;
+            }
         }
         Ok(())
     }
@@ -209,10 +213,11 @@ impl Driver {
                 table.insert(g, LeaderInfo { leader, term });
             }
         }
-        self.maybe_compact()
+        Ok(())
     }
 
-    /// Snapshots and compacts every group whose log grew too long.
+    /// Snapshots and compacts every group whose log grew too long (checked
+    /// once per tick, not per round: it looks at every group).
     fn maybe_compact(&mut self) -> Result<(), slotraft_storage::Error> {
         let groups: Vec<GroupId> = self.mr.groups().collect();
         for g in groups {

@@ -56,7 +56,9 @@ pub struct NodeConfig {
     pub dir: PathBuf,
     /// Every member's bus address (this node's own entry is ignored).
     pub peers: BTreeMap<NodeId, SocketAddr>,
-    /// Hosted groups and their initial voters.
+    /// Hosted groups and their INITIAL voters (the membership at log index
+    /// 0; once a group has a snapshot, the snapshot's membership wins and
+    /// committed conf changes after it are re-applied from the log).
     pub groups: Vec<(GroupId, Vec<NodeId>)>,
     /// A group's log is compacted behind a snapshot once it holds this many
     /// applied entries (default [`SNAPSHOT_LOG_ENTRIES`]; small in tests).

@@ -375,12 +375,18 @@ impl Transport {
     }
 }
 
-async fn read_frame(s: &mut TcpStream) -> Result<Vec<u8>, FrameError> {
+/// Reads one frame body of at most `max` bytes (checked before allocating:
+/// a peer that has not completed the handshake may only make us allocate
+/// a hello's worth).
+async fn read_frame(s: &mut TcpStream, max: usize) -> Result<Vec<u8>, FrameError> {
     let mut len = [0u8; LEN_BYTES];
     s.read_exact(&mut len)
         .await
         .map_err(|_| FrameError::TooShort)?;
     let len = check_len(u32::from_le_bytes(len))?;
+    if len > max {
+        return Err(FrameError::TooLong(len));
+    }
     let mut body = vec![0u8; len];
     s.read_exact(&mut body)
         .await
@@ -390,7 +396,7 @@ async fn read_frame(s: &mut TcpStream) -> Result<Vec<u8>, FrameError> {
 
 /// Reads and checks the peer's `Hello`.
 async fn expect_hello(s: &mut TcpStream, cfg: &TransportConfig) -> Result<Hello, FrameError> {
-    let body = read_frame(s).await?;
+    let body = read_frame(s, HEADER_BYTES + HELLO_BYTES).await?;
     let (kind, payload) = decode_body(&body)?;
     if kind != Kind::Hello {
         return Err(FrameError::BadKind(kind as u8));
@@ -522,7 +528,7 @@ async fn serve_inbound(
     }
     // Bounded: each iteration consumes one frame; ends on any error.
     loop {
-        let Ok(body) = read_frame(&mut s).await else {
+        let Ok(body) = read_frame(&mut s, MAX_FRAME_BYTES).await else {
             return;
         };
         let Ok((Kind::RaftBatch, payload)) = decode_body(&body) else {

@@ -303,14 +303,9 @@ async fn foreign_cluster_id_is_rejected_by_the_handshake() {
     timeout(TEST_TIMEOUT, async {
         let mut c = Cluster::start().await;
         let addr = c.node(1).bus_addr();
-        let probe = |cluster: u128, node: u64| async move {
+        let probe_raw = |bytes: Vec<u8>| async move {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            s.write_all(&slotraft_node::transport::hello_frame(
-                cluster,
-                NodeId(node),
-            ))
-            .await
-            .unwrap();
+            s.write_all(&bytes).await.unwrap();
             let mut buf = [0u8; 64];
             // Accepted → the node answers with its own hello; rejected →
             // the connection is closed (EOF or reset) without an answer.
@@ -320,6 +315,13 @@ async fn foreign_cluster_id_is_rejected_by_the_handshake() {
                 Err(_) => panic!("handshake neither answered nor closed"),
             }
         };
+        let probe = |cluster: u128, node: u64| {
+            probe_raw(slotraft_node::transport::hello_frame(cluster, NodeId(node)).to_vec())
+        };
+        // A huge length before the handshake: refused without allocating it.
+        let mut huge = 0x03ff_ffffu32.to_le_bytes().to_vec();
+        huge.extend_from_slice(&[1, 1, 0, 0]);
+        assert_eq!(probe_raw(huge).await, 0, "oversized hello accepted");
         assert_eq!(probe(CLUSTER ^ 1, 2).await, 0, "foreign cluster accepted");
         assert_eq!(probe(CLUSTER, 99).await, 0, "unknown node accepted");
         assert!(
@@ -331,7 +333,7 @@ async fn foreign_cluster_id_is_rejected_by_the_handshake() {
                 .transport_stats()
                 .handshakes_rejected
                 .load(std::sync::atomic::Ordering::Relaxed)
-                >= 2
+                >= 3
         );
         // The rejected probes did not disturb the members.
         assert_eq!(c.write(G1, &["SET", "k", "v"]).await, Reply::OK);
