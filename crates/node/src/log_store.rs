@@ -3,9 +3,10 @@
 //! Why it exists: `slotraft-raft` reads its log through the `Storage` trait
 //! and never writes (sans-IO); `slotraft-storage` is one group-commit WAL for
 //! all groups. This module is the glue: [`WalStorage`] is one group's
-//! read view of the shared [`Store`], and [`persist`] turns one
+//! read view of the shared [`Store`], and [`persist()`] turns one
 //! `multiraft::Persist` (everything every group must make durable in a
-//! driver round) into ONE `WriteBatch`, so one fdatasync covers all groups.
+//! driver round) into ONE `WriteBatch`, so one fdatasync covers all groups
+//! (cut into several submissions only past [`PERSIST_SUBMIT_BYTES`]).
 //!
 //! Payload mapping: the storage entry holds opaque bytes, the raft entry a
 //! kind and data, so a storage payload is `kind: u8 | data`.
@@ -278,21 +279,71 @@ pub fn read_snapshot_file(store: &Store, group: GroupId) -> Result<Option<Snapsh
         .ok_or(wal::Error::InvalidArgument("malformed snapshot envelope"))
 }
 
-/// Makes everything in `persist` durable-pending as ONE WAL batch and
-/// returns its ticket. Order per group: snapshot install (file, then
-/// compact + drop the replaced log), entries (the WAL truncates a
-/// conflicting suffix on append), hard state.
+/// A round's persist is cut into WAL submissions of about this many bytes
+/// (the WAL refuses one over `MAX_SUBMIT_BYTES`; Raft may hand a round up to
+/// its uncommitted-size bound). Usually one round is one submission.
+pub const PERSIST_SUBMIT_BYTES: usize = 8 << 20;
+/// Record overhead counted per op when cutting submissions (a WAL record
+/// header is 36 bytes; rounding up keeps the estimate safe).
+const RECORD_OVERHEAD: usize = 64;
+
+/// Accumulates ops into submissions of at most [`PERSIST_SUBMIT_BYTES`].
+struct Submissions {
+    done: Vec<WriteBatch>,
+    cur: WriteBatch,
+    cur_bytes: usize,
+}
+
+impl Submissions {
+    fn room(&mut self, bytes: usize) -> &mut WriteBatch {
+        if self.cur_bytes > 0 && self.cur_bytes + bytes > PERSIST_SUBMIT_BYTES {
+            self.done.push(std::mem::take(&mut self.cur));
+            self.cur_bytes = 0;
+        }
+        self.cur_bytes += bytes;
+        &mut self.cur
+    }
+
+    fn append(&mut self, group: GroupId, entries: Vec<wal::Entry>) {
+        let mut chunk = Vec::new();
+        let mut bytes = 0;
+        for e in entries {
+            let b = RECORD_OVERHEAD + e.data.len();
+            if !chunk.is_empty() && bytes + b > PERSIST_SUBMIT_BYTES {
+                self.room(bytes).append(group, std::mem::take(&mut chunk));
+                bytes = 0;
+            }
+            bytes += b;
+            chunk.push(e);
+        }
+        if !chunk.is_empty() {
+            self.room(bytes).append(group, chunk);
+        }
+    }
+}
+
+/// Submits everything in `persist` to the WAL — as ONE batch unless it is
+/// larger than [`PERSIST_SUBMIT_BYTES`] — and returns the ticket of the last
+/// submission (durable ⇒ all of it is durable: tickets are ordered). Order
+/// per group: snapshot install (file, then compact + drop the replaced
+/// log), entries (the WAL truncates a conflicting suffix on append), hard
+/// state.
 pub fn persist(
     store: &Store,
     metas: &impl Fn(GroupId) -> Option<SharedMeta>,
     persist: &Persist,
 ) -> Result<Ticket, wal::Error> {
-    let mut batch = WriteBatch::new();
+    let mut subs = Submissions {
+        done: Vec::new(),
+        cur: WriteBatch::new(),
+        cur_bytes: 0,
+    };
     for gp in &persist.groups {
         if let Some(snap) = gp.snapshot.as_ref().filter(|s| !s.is_empty()) {
             write_snapshot_file(store, gp.group, snap)?;
-            batch.compact(gp.group, snap.meta.index, snap.meta.term);
-            batch.truncate(gp.group, snap.meta.index.next());
+            subs.room(2 * RECORD_OVERHEAD)
+                .compact(gp.group, snap.meta.index, snap.meta.term)
+                .truncate(gp.group, snap.meta.index.next());
             if let Some(meta) = metas(gp.group) {
                 let mut m = meta.write().expect("meta lock");
                 m.conf_state = snap.meta.conf_state.clone();
@@ -300,13 +351,19 @@ pub fn persist(
             }
         }
         if !gp.entries.is_empty() {
-            batch.append(gp.group, gp.entries.iter().map(to_wal_entry).collect());
+            subs.append(gp.group, gp.entries.iter().map(to_wal_entry).collect());
         }
         if let Some(hs) = &gp.hard_state {
-            batch.hard_state(gp.group, to_wal_hs(hs));
+            subs.room(RECORD_OVERHEAD)
+                .hard_state(gp.group, to_wal_hs(hs));
         }
     }
-    store.write(batch)
+    subs.done.push(subs.cur);
+    let mut ticket = None;
+    for b in subs.done {
+        ticket = Some(store.write(b)?);
+    }
+    Ok(ticket.expect("at least one submission"))
 }
 
 #[cfg(test)]
@@ -427,6 +484,44 @@ mod tests {
         assert_eq!(s.first_index().unwrap(), LogIndex(11));
         assert_eq!(s.term(LogIndex(10)).unwrap(), Term(3));
         assert_eq!(s.last_index().unwrap(), LogIndex(11));
+    }
+
+    #[test]
+    fn a_round_larger_than_one_wal_submission_is_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let g = GroupId(5);
+        let big = Bytes::from(vec![7u8; 5 << 20]);
+        // 8 x 5 MiB = 40 MiB: over the WAL's MAX_SUBMIT_BYTES in one batch.
+        let entries: Vec<Entry> = (1..=8)
+            .map(|i| Entry {
+                term: Term(1),
+                index: LogIndex(i),
+                kind: EntryKind::Normal,
+                data: big.clone(),
+            })
+            .collect();
+        let hs = HardState {
+            term: Term(1),
+            vote: Some(NodeId(1)),
+            commit: LogIndex(8),
+        };
+        let p = Persist {
+            groups: vec![GroupPersist {
+                group: g,
+                snapshot: None,
+                entries,
+                hard_state: Some(hs),
+                must_sync: true,
+            }],
+        };
+        store.wait(persist(&store, &|_| None, &p).unwrap()).unwrap();
+        drop(store);
+        let s = WalStorage::new(open(dir.path()), g, SharedMeta::default());
+        assert_eq!(s.last_index().unwrap(), LogIndex(8));
+        assert_eq!(s.initial_state().unwrap().hard_state, hs);
+        let e = s.entries(LogIndex(8), LogIndex(9), u64::MAX).unwrap();
+        assert_eq!(e[0].data, big);
     }
 
     #[test]
