@@ -175,9 +175,14 @@ fn build_multiraft(cfg: &NodeConfig) -> Result<Built, StartError> {
 
 impl NodeHandle {
     /// Starts a node: recovers `cfg.dir`, binds the bus port, starts the
-    /// transport tasks (on the current tokio runtime) and the driver thread.
+    /// transport tasks (on the current tokio runtime: call it from inside
+    /// one) and the driver thread.
     pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
-        let Built { mr, store, metas } = build_multiraft(&cfg)?;
+        // Recovery reads the whole WAL: keep it off the async workers.
+        let c = cfg.clone();
+        let Built { mr, store, metas } = tokio::task::spawn_blocking(move || build_multiraft(&c))
+            .await
+            .map_err(|e| StartError::Io(std::io::Error::other(e.to_string())))??;
         let (tx, rx) = sync_channel(INPUT_QUEUE_CAPACITY);
         let transport = Transport::start(
             TransportConfig {
@@ -219,6 +224,17 @@ impl NodeHandle {
 
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// False once the driver thread stopped (shutdown, or a WAL failure:
+    /// then every request is answered `NotExecuted::Dropped` and the node
+    /// must be restarted to recover).
+    pub fn is_running(&self) -> bool {
+        self.driver
+            .lock()
+            .expect("driver handle lock")
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
     }
 
     /// The bus address actually bound.

@@ -97,7 +97,9 @@ impl Cluster {
 
     async fn stop(&mut self, i: usize) {
         let n = self.nodes[i].take().expect("running");
+        assert!(n.is_running());
         n.shutdown().await.unwrap();
+        assert!(!n.is_running());
     }
 
     fn node(&self, id: u64) -> &NodeHandle {
