@@ -242,6 +242,17 @@ impl NodeHandle {
         self.transport.local_addr
     }
 
+    /// Cuts (`true`) or heals the link to `peer` in both directions, as a
+    /// firewall rule would (fault injection for tests and drills).
+    pub fn set_link_blocked(&self, peer: NodeId, blocked: bool) {
+        let mut b = self.transport.outbox.blocked.write().expect("blocked lock");
+        if blocked {
+            b.insert(peer);
+        } else {
+            b.remove(&peer);
+        }
+    }
+
     /// Transport counters.
     pub fn transport_stats(&self) -> &transport::TransportStats {
         &self.transport.outbox.stats

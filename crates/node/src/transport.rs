@@ -20,11 +20,11 @@ use crate::driver::Request;
 use bytes::{BufMut, Bytes};
 use slotraft_raft::Message;
 use slotraft_types::{GroupId, NodeId};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -268,11 +268,17 @@ pub struct TransportStats {
     pub handshakes_rejected: AtomicU64,
 }
 
+/// Peers whose link is cut on purpose (in-process fault injection for
+/// tests and drills: the same effect as a firewall rule dropping both
+/// directions between this node and the peer).
+pub type BlockedPeers = Arc<RwLock<BTreeSet<NodeId>>>;
+
 /// The sending side, used by the driver thread (never blocks on IO).
 #[derive(Clone)]
 pub struct Outbox {
     peers: Arc<BTreeMap<NodeId, Arc<PeerQueue>>>,
     pub stats: Arc<TransportStats>,
+    pub blocked: BlockedPeers,
 }
 
 impl Outbox {
@@ -282,9 +288,10 @@ impl Outbox {
         for (g, m) in msgs {
             per_peer.entry(m.to).or_default().push((g, m));
         }
+        let blocked = self.blocked.read().expect("blocked lock").clone();
         for (to, msgs) in per_peer {
-            let Some(q) = self.peers.get(&to) else {
-                continue; // not a known peer
+            let Some(q) = self.peers.get(&to).filter(|_| !blocked.contains(&to)) else {
+                continue; // not a known peer, or its link is cut
             };
             for frame in encode_raft_batches(&msgs) {
                 self.push(q, frame);
@@ -349,18 +356,20 @@ impl Transport {
             let h = tokio::spawn(writer_loop(cfg.clone(), peer, addr, q, stats.clone()));
             tasks.lock().expect("tasks").push(h.abort_handle());
         }
-        let h = tokio::spawn(accept_loop(
-            listener,
-            cfg.clone(),
+        let blocked = BlockedPeers::default();
+        let inbound = Inbound {
+            cfg: cfg.clone(),
             input,
-            stats.clone(),
-            tasks.clone(),
-        ));
+            stats: stats.clone(),
+            blocked: blocked.clone(),
+        };
+        let h = tokio::spawn(accept_loop(listener, inbound, tasks.clone()));
         tasks.lock().expect("tasks").push(h.abort_handle());
         Ok(Transport {
             outbox: Outbox {
                 peers: Arc::new(queues),
                 stats,
+                blocked,
             },
             tasks,
             local_addr,
@@ -486,13 +495,16 @@ fn clear(q: &PeerQueue) {
     g.1 = 0;
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// What every inbound connection task shares.
+#[derive(Clone)]
+struct Inbound {
     cfg: Arc<TransportConfig>,
     input: SyncSender<Request>,
     stats: Arc<TransportStats>,
-    tasks: Arc<Mutex<Vec<AbortHandle>>>,
-) {
+    blocked: BlockedPeers,
+}
+
+async fn accept_loop(listener: TcpListener, inbound: Inbound, tasks: Arc<Mutex<Vec<AbortHandle>>>) {
     loop {
         let Ok((s, _)) = listener.accept().await else {
             tokio::time::sleep(MIN_BACKOFF).await;
@@ -503,18 +515,19 @@ async fn accept_loop(
         if t.len() >= MAX_INBOUND_CONNS {
             continue; // drops `s`: closed
         }
-        let h = tokio::spawn(serve_inbound(s, cfg.clone(), input.clone(), stats.clone()));
+        let h = tokio::spawn(serve_inbound(s, inbound.clone()));
         t.push(h.abort_handle());
     }
 }
 
 /// One inbound connection: handshake, then frames into the driver's input.
-async fn serve_inbound(
-    mut s: TcpStream,
-    cfg: Arc<TransportConfig>,
-    input: SyncSender<Request>,
-    stats: Arc<TransportStats>,
-) {
+async fn serve_inbound(mut s: TcpStream, inb: Inbound) {
+    let Inbound {
+        cfg,
+        input,
+        stats,
+        blocked,
+    } = inb;
     let _ = s.set_nodelay(true);
     let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, expect_hello(&mut s, &cfg)).await {
         Ok(Ok(h)) => h,
@@ -538,6 +551,9 @@ async fn serve_inbound(
             return;
         };
         stats.frames_received.fetch_add(1, Ordering::Relaxed);
+        if blocked.read().expect("blocked lock").contains(&hello.node) {
+            continue; // link cut on purpose: drop what arrives
+        }
         // A peer speaks only for itself.
         let msgs: Vec<_> = msgs
             .into_iter()
@@ -624,6 +640,7 @@ mod tests {
         let out = Outbox {
             peers: Arc::new(BTreeMap::from([(NodeId(2), q.clone())])),
             stats: Arc::default(),
+            blocked: BlockedPeers::default(),
         };
         for _ in 0..5 {
             out.push_bounded(&q, vec![0u8; 100], 250);

@@ -482,3 +482,63 @@ async fn dialer_connects_from_its_bind_address_and_says_hello_first() {
     .await
     .expect("test timed out");
 }
+
+impl Cluster {
+    /// Cuts (or heals) every link between node `id` and the others.
+    fn isolate(&self, id: u64, cut: bool) {
+        for other in (1..=3u64).filter(|&o| o != id) {
+            self.node(id).set_link_blocked(NodeId(other), cut);
+            self.node(other).set_link_blocked(NodeId(id), cut);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolated_leader_never_acknowledges_and_majority_moves_on() {
+    timeout(TEST_TIMEOUT, async {
+        let mut c = Cluster::start().await;
+        let old = c.await_leader(G1).await;
+        assert_eq!(c.write(G1, &["SET", "k", "before"]).await, Reply::OK);
+        c.isolate(old, true);
+        let minority = c
+            .node(old)
+            .propose(G1, Op::Cmd(argv(&["SET", "k", "lost"])));
+        let majority = async {
+            // The majority elects a new leader and accepts a write.
+            let deadline = Instant::now() + WAIT;
+            loop {
+                assert!(Instant::now() < deadline, "majority made no progress");
+                for id in (1..=3u64).filter(|&i| i != old) {
+                    let r = c
+                        .node(id)
+                        .propose(G1, Op::Cmd(argv(&["SET", "k", "won"])))
+                        .await;
+                    if r == Completion::Done(Outcome::Reply(Reply::OK)) {
+                        return id;
+                    }
+                }
+                sleep(POLL).await;
+            }
+        };
+        let (minority, new) = tokio::join!(minority, majority);
+        assert_ne!(new, old);
+        // The isolated leader could not commit: never an OK.
+        assert!(
+            !matches!(minority, Completion::Done(_)),
+            "a minority leader acknowledged: {minority:?}"
+        );
+        c.isolate(old, false);
+        // After healing, the old leader serves the majority's value.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if c.read_on(old, G1, &["GET", "k"]).await == Reply::bulk("won") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "old leader never caught up");
+            sleep(POLL).await;
+        }
+        c.shutdown_all().await;
+    })
+    .await
+    .expect("test timed out");
+}
