@@ -203,10 +203,15 @@ impl Driver {
             self.outbox.send(out.messages);
         }
         for (t, c) in out.completions {
-            if let Some(tx) = p.waiters.remove(&t) {
+            let tx = p.waiters.remove(&t);
+            debug_assert!(tx.is_some(), "token {t} completed twice or never issued");
+            if let Some(tx) = tx {
                 let _ = tx.send(c);
             }
         }
+        // Invariant: every waiting client is held by exactly one group
+        // (so none is forgotten and none is answered twice).
+        debug_assert_eq!(p.waiters.len(), self.mr.pending_tokens());
         if !out.leader_changes.is_empty() {
             let mut table = self.leaders.write().expect("leader table lock");
             for (g, leader, term) in out.leader_changes {
