@@ -63,6 +63,14 @@ pub fn show(r: &Reply) -> String {
         Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => {
             format!("[{}]", v.iter().map(show).collect::<Vec<_>>().join(","))
         }
+        // Pairs are shown in their RESP2 (flat) shape.
+        Reply::Pairs(v) => format!(
+            "[{}]",
+            v.iter()
+                .flat_map(|(k, x)| [show(k), show(x)])
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         Reply::Map(v) => format!(
             "{{{}}}",
             v.iter()

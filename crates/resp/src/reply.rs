@@ -48,6 +48,10 @@ pub enum Reply {
     BigNumber(Bytes),
     /// RESP3 push (`>`), e.g. for pub/sub; RESP2 array.
     Push(Vec<Reply>),
+    /// Pairs such as `ZRANGE ... WITHSCORES` or `HRANDFIELD ... WITHVALUES`:
+    /// RESP2 flat array `m1 s1 m2 s2 ...`, RESP3 array of 2-element arrays
+    /// `[[m1, s1], [m2, s2], ...]` — exactly Redis 7.0's two shapes.
+    Pairs(Vec<(Reply, Reply)>),
 }
 
 impl Reply {
@@ -125,6 +129,19 @@ impl Reply {
                 header(out, tag, items.len());
                 for it in items {
                     it.encode(proto, out);
+                }
+            }
+            Reply::Pairs(pairs) => {
+                match proto {
+                    Protocol::Resp2 => header(out, b'*', pairs.len() * 2),
+                    Protocol::Resp3 => header(out, b'*', pairs.len()),
+                }
+                for (a, b) in pairs {
+                    if proto == Protocol::Resp3 {
+                        header(out, b'*', 2);
+                    }
+                    a.encode(proto, out);
+                    b.encode(proto, out);
                 }
             }
             Reply::Double(d) => match proto {
@@ -271,6 +288,14 @@ mod tests {
             ),
             "=6\r\ntxt:hi\r\n"
         );
+    }
+
+    #[test]
+    fn pairs_nest_only_in_resp3() {
+        let p = Reply::Pairs(vec![(Reply::bulk("m"), Reply::Double(1.5))]);
+        assert_eq!(enc(&p, Protocol::Resp2), "*2\r\n$1\r\nm\r\n$3\r\n1.5\r\n");
+        assert_eq!(enc(&p, Protocol::Resp3), "*1\r\n*2\r\n$1\r\nm\r\n,1.5\r\n");
+        assert_eq!(enc(&Reply::Pairs(vec![]), Protocol::Resp3), "*0\r\n");
     }
 
     #[test]

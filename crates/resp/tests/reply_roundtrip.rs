@@ -50,6 +50,11 @@ fn resp3_view(r: &Reply) -> Reply {
                 .map(|(k, v)| (resp3_view(k), resp3_view(v)))
                 .collect(),
         ),
+        Reply::Pairs(p) => Reply::Array(
+            p.iter()
+                .map(|(k, v)| Reply::Array(vec![resp3_view(k), resp3_view(v)]))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -59,7 +64,7 @@ fn resp2_view(r: &Reply) -> Reply {
     let all = |v: &[Reply]| v.iter().map(resp2_view).collect();
     match r {
         Reply::Array(v) | Reply::Set(v) | Reply::Push(v) => Reply::Array(all(v)),
-        Reply::Map(p) => Reply::Array(
+        Reply::Map(p) | Reply::Pairs(p) => Reply::Array(
             p.iter()
                 .flat_map(|(k, v)| [resp2_view(k), resp2_view(v)])
                 .collect(),

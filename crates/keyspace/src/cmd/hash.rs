@@ -278,14 +278,18 @@ fn hrandfield(db: &Db, argv: &[Bytes], now: u64) -> CmdResult {
             .map(|_| rng.below(all.len() as u64) as usize)
             .collect()
     };
-    let mut out = Vec::with_capacity(picks.len() * (1 + withvalues as usize));
-    for i in picks {
-        out.push(Reply::bulk(all[i].1));
-        if withvalues {
-            out.push(Reply::bulk(all[i].2));
-        }
+    // WITHVALUES: flat in RESP2, `[field, value]` pairs in RESP3 (Redis 7.0).
+    if withvalues {
+        return Ok(Reply::Pairs(
+            picks
+                .into_iter()
+                .map(|i| (Reply::bulk(all[i].1), Reply::bulk(all[i].2)))
+                .collect(),
+        ));
     }
-    Ok(Reply::Array(out))
+    Ok(Reply::Array(
+        picks.into_iter().map(|i| Reply::bulk(all[i].1)).collect(),
+    ))
 }
 
 /// `k` distinct indexes of `0..n` (all of them if `k >= n`), partial
@@ -393,6 +397,10 @@ mod tests {
         let uniq: std::collections::BTreeSet<_> = v.iter().map(show).collect();
         assert_eq!(uniq.len(), 5);
         let r = t.reply("hrandfield small -5 withvalues");
+        assert!(
+            matches!(&r, slotraft_resp::Reply::Pairs(p) if p.len() == 5),
+            "pairs (nested in RESP3)"
+        );
         assert_eq!(show(&r), "[a,1,a,1,a,1,a,1,a,1]");
         t.ok("hrandfield small 10", "[a]");
         t.ok("hrandfield small", "a");

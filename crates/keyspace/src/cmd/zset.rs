@@ -16,12 +16,10 @@
 //! span in O(log n), LIMIT/REV become rank offsets, and the walk is
 //! O(log n + m).
 //!
-//! RESP3 note (TODO(integration)): Redis 7.0 sends WITHSCORES results (and
-//! ZPOPMIN/ZPOPMAX with a count, ZRANDMEMBER WITHSCORES) as an array of
-//! `[member, double]` pairs under RESP3 but flat under RESP2. `Reply` has no
-//! protocol-dependent pair shape yet, so [`scored`] builds the RESP2 shape
-//! (scores as `Double`, encoded as bulk strings in RESP2); switching to a
-//! `Reply::Pairs`-like variant is a one-function change here.
+//! RESP3: Redis 7.0 sends WITHSCORES results (and ZPOPMIN/ZPOPMAX with a
+//! count, ZRANDMEMBER WITHSCORES) as an array of `[member, double]` pairs
+//! under RESP3 but flat under RESP2; [`scored`] returns `Reply::Pairs`, whose
+//! encoder produces exactly those two shapes.
 
 use super::list::{clamp_range, numkeys, timeout};
 use super::set::{read_rng, scan_reply, MAX_RANDOM_REPLY};
@@ -138,14 +136,28 @@ pub fn lex_range(min: &[u8], max: &[u8]) -> Result<LexRange, Reply> {
 
 // ----- replies -----
 
-/// Members, with their scores when asked (RESP2 shape; see module doc).
+/// Members, with their scores when asked: `Reply::Pairs`, which is flat in
+/// RESP2 and `[member, score]` pairs in RESP3, as Redis 7.0 replies.
 fn scored<'a>(items: impl IntoIterator<Item = (&'a [u8], f64)>, withscores: bool) -> Reply {
+    if withscores {
+        Reply::Pairs(
+            items
+                .into_iter()
+                .map(|(m, s)| (Reply::bulk(m), Reply::Double(s)))
+                .collect(),
+        )
+    } else {
+        Reply::Array(items.into_iter().map(|(m, _)| Reply::bulk(m)).collect())
+    }
+}
+
+/// ZPOPMIN/ZPOPMAX without a count: one flat `[member, score]` in both
+/// protocols (with a count Redis replies pairs, see [`scored`]).
+fn single_scored<'a>(items: impl IntoIterator<Item = (&'a [u8], f64)>) -> Reply {
     let mut out = Vec::new();
     for (m, s) in items {
         out.push(Reply::bulk(m));
-        if withscores {
-            out.push(Reply::Double(s));
-        }
+        out.push(Reply::Double(s));
     }
     Reply::Array(out)
 }
@@ -616,7 +628,10 @@ fn zpop(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx, max: bool) -> CmdResult {
         return Ok(Reply::Array(Vec::new()));
     }
     let popped = pop_n(&mut z, max, count.unwrap_or(1));
-    Ok(scored(owned_refs(&popped), true))
+    Ok(match count {
+        None => single_scored(owned_refs(&popped)),
+        Some(_) => scored(owned_refs(&popped), true),
+    })
 }
 
 fn zpopmin(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
@@ -1429,7 +1444,7 @@ mod tests {
         t.ok("zrandmember nokey", "(nil)");
         t.ok("zrandmember nokey 3", "[]");
         let r = t.reply("zrandmember z 10 withscores");
-        assert!(matches!(&r, Reply::Array(v) if v.len() == 8));
+        assert!(matches!(&r, Reply::Pairs(v) if v.len() == 4));
         let r = t.reply("zrandmember z -6");
         assert!(matches!(&r, Reply::Array(v) if v.len() == 6));
         let r = t.reply("zrandmember z 2");
