@@ -12,6 +12,17 @@
 //! - [`driver`]: the thread owning `MultiRaft` (tick, ready, persist, send,
 //!   complete);
 //! - [`transport`]: TCP between nodes on the cluster-bus port.
+//!
+//! Use: inside a tokio runtime, `NodeHandle::start(NodeConfig)`, share the
+//! handle behind an `Arc`, call `propose`/`read`/`status`/`leader`/
+//! `transfer_leader`, and `shutdown().await` before restarting a node from
+//! the same directory (the WAL has no directory lock yet).
+//!
+//! TODO(integration), not in this crate yet: the metadata group (group 0
+//! with `cluster::ClusterMap` as its state machine), `Gossip` and map-pull
+//! frame kinds on the bus, telling Raft about unreachable peers
+//! (`report_unreachable`, needs a `MultiRaft` hook), and adding/removing
+//! groups on a running node.
 
 pub mod driver;
 pub mod log_store;
