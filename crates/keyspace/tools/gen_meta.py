@@ -69,7 +69,7 @@ lastsave save bgsave shutdown memory
 """.split()
 
 SUBS = {
-    "client": "id setname getname list info kill no-evict reply help pause unpause tracking trackinginfo getredir caching no-touch".split(),
+    "client": "id setname getname list info kill no-evict reply help pause unpause tracking trackinginfo getredir caching unblock".split(),
     "command": "count info docs list getkeys getkeysandflags help".split(),
     "config": "get set resetstat rewrite help".split(),
     "object": "encoding refcount idletime freq help".split(),
@@ -144,7 +144,7 @@ def meta(info, docs, name, indent):
     sub_docs = to_dict(doc.get("subcommands", {})) if doc else {}
     wanted = SUBS.get(s(name_), [])
     sub_out = []
-    for sub in subs:
+    for sub in sorted(subs, key=lambda x: s(x[0])):  # stable output (Redis dict order varies)
         sname = s(sub[0])
         if sname.split("|")[1] in wanted:
             sub_out.append(meta(sub, sub_docs, sname, indent + 8))
