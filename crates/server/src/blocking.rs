@@ -117,17 +117,14 @@ impl BlockedClients {
     }
 }
 
-/// What a blocking command replies when its timeout expires (Redis 7.0):
-/// a null bulk for the single-value commands, a null array otherwise.
-pub fn timeout_reply(argv: &Argv) -> Reply {
-    let name = argv
-        .first()
-        .map(|n| n.to_ascii_lowercase())
-        .unwrap_or_default();
-    match name.as_slice() {
-        b"blmove" | b"brpoplpush" => Reply::Null,
-        _ => Reply::NullArray,
-    }
+/// What a blocking command replies when its timeout expires (or CLIENT
+/// UNBLOCK ... TIMEOUT): Redis 7.0.15's `replyToBlockedClientTimedOut`
+/// sends a null array for every list and zset blocking command, BLMOVE and
+/// BRPOPLPUSH included (`*-1` in RESP2, `_` in RESP3; verified against
+/// redis-server 7.0.15), although their non-blocking path (inside MULTI)
+/// replies a null bulk.
+pub fn timeout_reply() -> Reply {
+    Reply::NullArray
 }
 
 #[cfg(test)]
@@ -174,7 +171,9 @@ mod tests {
 
     #[test]
     fn timeout_replies() {
-        assert_eq!(timeout_reply(&vec![b("BLMOVE")]), Reply::Null);
-        assert_eq!(timeout_reply(&vec![b("blpop")]), Reply::NullArray);
+        assert_eq!(timeout_reply(), Reply::NullArray);
+        let mut out = Vec::new();
+        timeout_reply().encode(slotraft_resp::Protocol::Resp2, &mut out);
+        assert_eq!(out, b"*-1\r\n");
     }
 }

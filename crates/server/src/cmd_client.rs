@@ -44,9 +44,13 @@ impl<E: Engine> Conn<E> {
             "setname" => arity(n == 3),
             "list" => arity(n == 2 || n >= 4),
             "kill" => arity(n >= 3),
-            "no-evict" | "no-touch" | "reply" => arity(n == 3),
-            "setinfo" => arity(n == 4),
-            "unblock" => arity(n == 3 || n == 4),
+            "no-evict" | "reply" => arity(n == 3),
+            // Redis 7.0's clientCommand answers extra UNBLOCK arguments so.
+            "unblock" if n > 4 => Some(Reply::error(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+                String::from_utf8_lossy(&argv[1])
+            ))),
+            "unblock" => arity(n >= 3),
             _ => None,
         };
         if let Some(err) = check {
@@ -72,11 +76,10 @@ impl<E: Engine> Conn<E> {
             ),
             "list" => self.client_list(argv),
             "kill" => self.client_kill(argv),
-            "no-evict" | "no-touch" => match lower(&argv[2]).as_str() {
+            "no-evict" => match lower(&argv[2]).as_str() {
                 "on" | "off" => Reply::OK,
                 _ => syntax_error(),
             },
-            "setinfo" => self.client_setinfo(argv),
             "reply" => match lower(&argv[2]).as_str() {
                 "on" => {
                     self.sess.reply_mode = ReplyMode::On;
@@ -103,9 +106,7 @@ impl<E: Engine> Conn<E> {
                 "LIST [TYPE normal] [ID id ...]",
                 "KILL <ip:port> | KILL <option> <value> [...]",
                 "NO-EVICT (ON|OFF)",
-                "NO-TOUCH (ON|OFF)",
                 "REPLY (ON|OFF|SKIP)",
-                "SETINFO <LIB-NAME|LIB-VER> <value>",
                 "UNBLOCK <clientid> [TIMEOUT|ERROR]",
                 "HELP",
             ]),
@@ -212,29 +213,6 @@ impl<E: Engine> Conn<E> {
             }
         }
         Reply::Int(killed)
-    }
-
-    fn client_setinfo(&self, argv: &Argv) -> Reply {
-        let attr = lower(&argv[2]);
-        let val = String::from_utf8_lossy(&argv[3]).into_owned();
-        if !valid_client_name(&argv[3]) {
-            return Reply::error(format!(
-                "ERR {} cannot contain spaces, newlines or special characters.",
-                attr
-            ));
-        }
-        let mut m = self.info.meta.lock();
-        match attr.as_str() {
-            "lib-name" => m.lib_name = val,
-            "lib-ver" => m.lib_ver = val,
-            _ => {
-                return Reply::error(format!(
-                    "ERR Unrecognized option '{}'",
-                    String::from_utf8_lossy(&argv[2])
-                ))
-            }
-        }
-        Reply::OK
     }
 
     /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 if that client was parked.

@@ -264,8 +264,11 @@ impl<E: Engine> Conn<E> {
                     wait,
                     timeout_ms,
                 } => {
-                    let argv = &cmds[start + index].argv;
-                    match self.wait_blocked(wait, timeout_ms, argv).await? {
+                    debug_assert!(
+                        start + index < cmds.len(),
+                        "blocked command is in the batch"
+                    );
+                    match self.wait_blocked(wait, timeout_ms).await? {
                         Some(r) => self.emit(&r),
                         None => {
                             self.sess.close = true;
@@ -289,7 +292,6 @@ impl<E: Engine> Conn<E> {
         &mut self,
         mut wait: oneshot::Receiver<Reply>,
         timeout_ms: Option<u64>,
-        argv: &Argv,
     ) -> io::Result<Option<Reply>> {
         self.flush().await?;
         self.info.meta.lock().blocked = true;
@@ -302,7 +304,7 @@ impl<E: Engine> Conn<E> {
                 r = &mut wait => break r.ok(),
                 _ = &mut sleep => {
                     if self.server.engine.unblock(self.sess.id) {
-                        break Some(timeout_reply(argv));
+                        break Some(timeout_reply());
                     }
                     // Served between the timer and the unblock: the reply was
                     // sent under the engine lock before unblock took it.

@@ -22,10 +22,14 @@ use crate::ks::{self, Argv, CommandSpec};
 pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
 
 /// CLIENT subcommands the server implements that the keyspace's generated
-/// table does not list yet (UNBLOCK is Redis 7.0; SETINFO and NO-TOUCH are
-/// 7.2, sent by newer client libraries at connect).
+/// table does not list yet (UNBLOCK is Redis 7.0). SETINFO and NO-TOUCH
+/// are 7.2: like Redis 7.0.15, slotraft answers them "unknown subcommand".
 /// TODO(integration): drop once the keyspace table has them.
-const EXTRA_CLIENT_SUBCOMMANDS: &[&str] = &["unblock", "setinfo", "no-touch"];
+const EXTRA_CLIENT_SUBCOMMANDS: &[&str] = &["unblock"];
+
+/// Redis cuts the unknown-command / unknown-subcommand texts at this many
+/// bytes (`%.128s`).
+const ERROR_ARG_PREVIEW: usize = 128;
 
 /// The `client` container spec for one of [`EXTRA_CLIENT_SUBCOMMANDS`]
 /// (arity is then checked by `cmd_client`).
@@ -58,15 +62,87 @@ pub fn wrong_arity(fullname: &str) -> Reply {
     ))
 }
 
+/// An argument as C's `%s` prints it: cut at the first NUL, other bytes
+/// raw (Redis builds these error texts with printf).
+fn c_str(b: &[u8]) -> &[u8] {
+    b.iter().position(|&c| c == 0).map_or(b, |nul| &b[..nul])
+}
+
+/// An error reply from raw bytes, with CR/LF mapped to spaces as Redis's
+/// `rejectCommandFormat` does (the bytes come from the user).
+fn raw_error(mut msg: Vec<u8>) -> Reply {
+    for c in &mut msg {
+        if *c == b'\r' || *c == b'\n' {
+            *c = b' ';
+        }
+    }
+    Reply::Error(Bytes::from(msg))
+}
+
+/// Redis 7.0's "unknown subcommand" error, built from the bytes.
 pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
-    Reply::error(format!(
-        "ERR unknown subcommand '{}'. Try {} HELP.",
-        String::from_utf8_lossy(sub)
-            .chars()
-            .take(128)
-            .collect::<String>(),
-        cmd.to_ascii_uppercase()
-    ))
+    let sub = c_str(sub);
+    let mut msg = b"ERR unknown subcommand '".to_vec();
+    msg.extend_from_slice(&sub[..sub.len().min(ERROR_ARG_PREVIEW)]);
+    msg.extend_from_slice(format!("'. Try {} HELP.", cmd.to_ascii_uppercase()).as_bytes());
+    raw_error(msg)
+}
+
+/// Redis 7.0's "unknown command" error, built from the bytes: the name and
+/// each argument cut at NUL, at most 128 bytes of quoted arguments.
+pub fn unknown_command(argv: &[Bytes]) -> Reply {
+    let name = argv.first().map_or(&b""[..], |n| c_str(n));
+    let mut args: Vec<u8> = Vec::new();
+    for a in argv.iter().skip(1) {
+        if args.len() >= ERROR_ARG_PREVIEW {
+            break;
+        }
+        let a = c_str(a);
+        let room = ERROR_ARG_PREVIEW - args.len();
+        args.push(b'\'');
+        args.extend_from_slice(&a[..a.len().min(room)]);
+        args.extend_from_slice(b"' ");
+    }
+    let mut msg = b"ERR unknown command '".to_vec();
+    msg.extend_from_slice(&name[..name.len().min(ERROR_ARG_PREVIEW)]);
+    msg.extend_from_slice(b"', with args beginning with: ");
+    msg.extend_from_slice(&args);
+    raw_error(msg)
+}
+
+/// The spec running `argv`: the keyspace table, or one of
+/// [`EXTRA_CLIENT_SUBCOMMANDS`]. On error, Redis's exact reply: unknown
+/// command and unknown subcommand are rebuilt here from the raw bytes (the
+/// keyspace's texts are UTF-8-lossy), arity errors are the keyspace's.
+pub fn resolve(argv: &Argv) -> Result<&'static CommandSpec, Reply> {
+    let err = match ks::resolve(argv) {
+        Ok(spec) => return Ok(spec),
+        Err(e) => e,
+    };
+    if let Some(spec) = extra_client_subcommand(argv) {
+        return Ok(spec);
+    }
+    let Some(cmd) = ks::lookup(&argv[0]) else {
+        return Err(unknown_command(argv));
+    };
+    match argv.get(1) {
+        Some(sub) if !cmd.subcommands.is_empty() && cmd.subcommand(sub).is_none() => {
+            Err(unknown_subcommand(sub, cmd.name))
+        }
+        _ => Err(err),
+    }
+}
+
+/// EXEC rejected before running (arity, auth): Redis's `execCommandAbort`
+/// text, "EXECABORT Transaction discarded because of: <error without ERR>".
+fn exec_abort(r: Reply) -> Reply {
+    let Reply::Error(e) = r else {
+        return r;
+    };
+    let e = e.strip_prefix(b"ERR ").unwrap_or(&e);
+    let mut msg = b"EXECABORT Transaction discarded because of: ".to_vec();
+    msg.extend_from_slice(e);
+    raw_error(msg)
 }
 
 pub fn syntax_error() -> Reply {
@@ -108,17 +184,15 @@ impl<E: Engine> Conn<E> {
     pub async fn handle(&mut self, argv: Argv) -> io::Result<()> {
         debug_assert!(!argv.is_empty(), "the parser never yields an empty request");
         // Unknown command / subcommand and arity, with Redis's texts.
-        let spec = match ks::resolve(&argv) {
+        let is_exec = ks::lookup(&argv[0]).is_some_and(|c| c.name == "exec");
+        let spec = match resolve(&argv) {
             Ok(spec) => spec,
-            Err(e) => match extra_client_subcommand(&argv) {
-                Some(spec) => spec,
-                None => return self.reject(e).await,
-            },
+            Err(e) => return self.reject(e, is_exec).await,
         };
         let name = ks::top_name(spec);
         if !self.sess.authed && !allowed_unauthenticated(name) {
             return self
-                .reject(Reply::error("NOAUTH Authentication required."))
+                .reject(Reply::error("NOAUTH Authentication required."), is_exec)
                 .await;
         }
         self.current_cmd = spec.name;
@@ -139,8 +213,17 @@ impl<E: Engine> Conn<E> {
     }
 
     /// Replies with an error; inside MULTI it also poisons the transaction.
-    async fn reject(&mut self, r: Reply) -> io::Result<()> {
+    /// A rejected EXEC instead discards the transaction and the watched
+    /// keys, in or out of MULTI (Redis's `rejectCommand` →
+    /// `execCommandAbort`).
+    async fn reject(&mut self, r: Reply, is_exec: bool) -> io::Result<()> {
         self.run_pending().await?;
+        if is_exec {
+            self.end_multi();
+            self.unwatch();
+            self.emit(&exec_abort(r));
+            return Ok(());
+        }
         if self.sess.multi.is_some() {
             self.sess.multi_dirty = true;
         }
@@ -155,10 +238,6 @@ impl<E: Engine> Conn<E> {
             "exec" => self.cmd_exec().await,
             "discard" => self.cmd_discard(),
             "watch" => self.cmd_watch(argv),
-            "unwatch" => {
-                self.unwatch();
-                Reply::OK
-            }
             name => self.simple_server_command(name, argv),
         }
     }
@@ -177,6 +256,11 @@ impl<E: Engine> Conn<E> {
                 Reply::OK
             }
             "reset" => self.cmd_reset(),
+            // Also queued inside MULTI, where Redis answers +OK in EXEC.
+            "unwatch" => {
+                self.unwatch();
+                Reply::OK
+            }
             "select" => match parse_i64(&argv[1]) {
                 None => not_an_integer(),
                 Some(0) => Reply::OK,
@@ -287,7 +371,7 @@ impl<E: Engine> Conn<E> {
         let server_side: Vec<bool> = queued
             .iter()
             .map(|a| {
-                ks::resolve(a)
+                resolve(a)
                     .map(ks::is_server)
                     .expect("validated when queued")
             })
@@ -311,7 +395,7 @@ impl<E: Engine> Conn<E> {
         let mut out = Vec::with_capacity(queued.len());
         for (argv, server) in queued.iter().zip(server_side) {
             let r = if server {
-                let spec = ks::resolve(argv).expect("validated when queued");
+                let spec = resolve(argv).expect("validated when queued");
                 self.simple_server_command(ks::top_name(spec), argv)
             } else {
                 data_replies.next().expect("one reply per data command")
@@ -524,6 +608,60 @@ mod tests {
         assert_eq!(parse_i64(b"+1"), None);
         assert_eq!(parse_i64(b" 1"), None);
         assert_eq!(parse_i64(b""), None);
+    }
+
+    fn err_bytes(r: Reply) -> Vec<u8> {
+        match r {
+            Reply::Error(e) => e.to_vec(),
+            other => panic!("not an error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_command_text_is_c_strings_and_raw_bytes() {
+        let argv = vec![Bytes::from_static(b"PI\x00G")];
+        assert_eq!(
+            err_bytes(unknown_command(&argv)),
+            b"ERR unknown command 'PI', with args beginning with: "
+        );
+        let argv = vec![
+            Bytes::from_static(b"NO\xff"),
+            Bytes::from_static(b"\x00\xff\r\n"),
+            Bytes::from_static(b"a\xffb\r\nc"),
+        ];
+        assert_eq!(
+            err_bytes(unknown_command(&argv)),
+            b"ERR unknown command 'NO\xff', with args beginning with: '' 'a\xffb  c' "
+        );
+        // At most 128 bytes of quoted arguments, the last one cut to fit.
+        let long = Bytes::from(vec![b'x'; 200]);
+        let e = err_bytes(unknown_command(&[
+            Bytes::from_static(b"n"),
+            long.clone(),
+            long,
+        ]));
+        let prefix = b"ERR unknown command 'n', with args beginning with: ".len();
+        assert_eq!(e.len() - prefix, 128 + 3);
+    }
+
+    #[test]
+    fn unknown_subcommand_is_cut_at_nul() {
+        assert_eq!(
+            err_bytes(unknown_subcommand(b"\xffa\x00b", "client")),
+            b"ERR unknown subcommand '\xffa'. Try CLIENT HELP."
+        );
+    }
+
+    #[test]
+    fn rejected_exec_text() {
+        assert_eq!(
+            err_bytes(exec_abort(wrong_arity("exec"))),
+            b"EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command"
+        );
+        assert_eq!(
+            err_bytes(exec_abort(Reply::error("NOAUTH Authentication required."))),
+            b"EXECABORT Transaction discarded because of: NOAUTH Authentication required."
+        );
     }
 
     #[test]

@@ -261,13 +261,13 @@ impl Engine for LocalEngine {
 
     fn unblock_with(&self, client: u64, error: bool) -> bool {
         let mut st = self.state.lock();
-        let Some(argv) = st.blocked.argv_of(client) else {
+        if st.blocked.argv_of(client).is_none() {
             return false;
-        };
+        }
         let reply = if error {
             Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
         } else {
-            crate::blocking::timeout_reply(argv)
+            crate::blocking::timeout_reply()
         };
         st.blocked.serve(client, reply)
     }
