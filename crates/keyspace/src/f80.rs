@@ -19,8 +19,9 @@
 //!
 //! Verification: the unit tests hold 108 (current, increment, reply) triples
 //! captured from a real redis-server 7.0.15 on x86-64; during development a
-//! randomized differential run of 6000 INCRBYFLOAT cases (decimal, hex,
-//! subnormal, overflow-edge, tie and long-digit inputs) matched byte for byte.
+//! randomized differential run of 6000 INCRBYFLOAT and 3000 HINCRBYFLOAT cases
+//! (decimal, hex, subnormal, overflow-edge, tie, cancellation and long-digit
+//! inputs) matched byte for byte.
 //!
 //! Cost: bounded by `MAX_LONG_DOUBLE_CHARS`; the worst inputs (5k-digit
 //! strings, extreme exponents) take about 2 ms in a release build.
@@ -799,6 +800,9 @@ pub enum IncrFloatError {
     IncrNotFloat,
     /// "ERR increment would produce NaN or Infinity".
     NanOrInfinity,
+    /// HINCRBYFLOAT only: the increment itself is infinite, checked before the
+    /// stored value is read: "ERR value is NaN or Infinity".
+    IncrNanOrInfinity,
 }
 
 impl IncrFloatError {
@@ -810,6 +814,7 @@ impl IncrFloatError {
             }
             IncrFloatError::HashValueNotFloat => "ERR hash value is not a float",
             IncrFloatError::NanOrInfinity => "ERR increment would produce NaN or Infinity",
+            IncrFloatError::IncrNanOrInfinity => "ERR value is NaN or Infinity",
         }
     }
 }
@@ -817,14 +822,18 @@ impl IncrFloatError {
 /// INCRBYFLOAT / HINCRBYFLOAT: `current` is the stored value (`None` when the
 /// key or field is absent, meaning 0). Returns the new value's bytes, which are
 /// both what is stored and the bulk reply. HINCRBYFLOAT validates the
-/// increment before the stored value (Redis 7.0 order); for INCRBYFLOAT the
-/// texts coincide so the order is unobservable.
+/// increment (parse, then "is it infinite") before the stored value (Redis 7.0
+/// order); INCRBYFLOAT has no early infinity check and its two parse errors
+/// share one text, so its order is unobservable.
 pub fn incr_by_float(
     current: Option<&[u8]>,
     incr: &[u8],
     target: FloatTarget,
 ) -> Result<Vec<u8>, IncrFloatError> {
     let inc = parse(incr).ok_or(IncrFloatError::IncrNotFloat)?;
+    if target == FloatTarget::HashField && !inc.is_finite() {
+        return Err(IncrFloatError::IncrNanOrInfinity);
+    }
     let cur = match current {
         None => F80::ZERO,
         Some(c) => parse(c).ok_or(match target {
@@ -1165,6 +1174,24 @@ mod tests {
             (None, "1e4933", "ERR value is not a valid float"),
             (Some(" 2"), "1", "ERR hash value is not a float"),
             (None, "0.1", "0.1"),
+            // Captured from the differential run: the early increment check.
+            (
+                Some("-147573952589676412944"),
+                "-inf",
+                "ERR value is NaN or Infinity",
+            ),
+            (Some("inf"), "-inf", "ERR value is NaN or Infinity"),
+            (
+                Some("-1.1897314953572317698381e+4932"),
+                "inf",
+                "ERR value is NaN or Infinity",
+            ),
+            (Some("abc"), "+Infinity", "ERR value is NaN or Infinity"),
+            (
+                Some("inf"),
+                "1",
+                "ERR increment would produce NaN or Infinity",
+            ),
         ];
         for &(cur, inc, want) in cases {
             let got = reply(incr_by_float(
