@@ -292,3 +292,66 @@ def test_inline_splitting_like_redis(both):
         want = inline_outcome(oracle, line)
         got = inline_outcome(subject, line)
         assert got == want, f"inline line {line!r}"
+
+
+# Server-level command sequences (each pipelined on a fresh connection) whose
+# reply bytes must match redis-server 7.0.15. Each was checked against it:
+# a rejected EXEC aborts and discards the transaction (EXECABORT ... because
+# of: <error>), in or out of MULTI; UNWATCH is queued inside MULTI; error
+# texts are C strings (cut at NUL, other bytes raw); every blocking command
+# times out with a null array (BLMOVE/BRPOPLPUSH included, though their
+# MULTI path replies a null bulk); CLIENT SETINFO / NO-TOUCH are 7.2 and
+# unknown to 7.0.
+SERVER_SEQUENCES = [
+    [["MULTI"], ["EXEC", "FOO"], ["EXEC"]],
+    [["EXEC", "FOO"], ["PING"]],
+    [["WATCH", "{e2e}w"], ["EXEC", "FOO"], ["MULTI"], ["EXEC"]],
+    [["MULTI"], ["SET", "{e2e}a", "1"], ["DISCARD", "x"], ["EXEC"]],
+    [["MULTI"], ["MULTI", "x"], ["EXEC"]],
+    [["MULTI"], ["MULTI"], ["EXEC"]],
+    [["MULTI"], ["UNWATCH"], ["PING"], ["EXEC"]],
+    [["MULTI"], ["UNWATCH", "x"], ["EXEC"]],
+    [["MULTI"], ["WATCH", "{e2e}w"], ["EXEC"]],
+    [["WATCH", "{e2e}w"], ["MULTI"], ["UNWATCH"], ["EXEC"]],
+    [[b"NOSUCH\xff", b"a\xffb", b"c\x00d", b"x" * 200]],
+    [[b"NOSUCHCOMMAND", b"\x00\xff\r\n"]],
+    [[b"CONFIG", b"\xffa\x00b"]],
+    [[b"CLIENT", b"\xffa\x00b\r\n"]],
+    [["CLIENT", "UNBLOCK"]],
+    [["CLIENT", "UNBLOCK", "abc"]],
+    [["CLIENT", "UNBLOCK", "999999"]],
+    [["CLIENT", "UNBLOCK", "999999", "FOO"]],
+    [["CLIENT", "UNBLOCK", "999999", "error"]],
+    [["CLIENT", "unblock", "999999", "ERROR", "x"]],
+    [["CLIENT", "SETINFO", "lib-name", "x"]],
+    [["CLIENT", "NO-TOUCH", "on"]],
+    [["MULTI"], ["CLIENT", "SETINFO", "a", "b"], ["EXEC"]],
+    [["BLPOP", "{e2e}nx1", "0.01"]],
+    [["BRPOP", "{e2e}nx1", "{e2e}nx2", "0.01"]],
+    [["BLMPOP", "0.01", "1", "{e2e}nx1", "LEFT"]],
+    [["BZPOPMIN", "{e2e}nx1", "0.01"]],
+    [["BZPOPMAX", "{e2e}nx1", "0.01"]],
+    [["BZMPOP", "0.01", "1", "{e2e}nx1", "MIN"]],
+    [["BLMOVE", "{e2e}nx1", "{e2e}nx2", "RIGHT", "LEFT", "0.01"]],
+    [["BRPOPLPUSH", "{e2e}nx1", "{e2e}nx2", "0.01"]],
+    [
+        ["MULTI"],
+        ["BLMOVE", "{e2e}nx1", "{e2e}nx2", "RIGHT", "LEFT", "0"],
+        ["BRPOPLPUSH", "{e2e}nx1", "{e2e}nx2", "0"],
+        ["BLPOP", "{e2e}nx1", "0"],
+        ["EXEC"],
+    ],
+]
+
+
+@pytest.mark.parametrize("seq", SERVER_SEQUENCES, ids=range(len(SERVER_SEQUENCES)))
+def test_server_commands_like_redis(both, seq):
+    oracle, subject = both
+    data = b"".join(encode(argv) for argv in seq)
+    want = exchange(oracle.port, data)
+    got = exchange(subject.port, data)
+    if got != want:
+        # A loaded machine may delay a reply: retry with a long wait.
+        want = exchange(oracle.port, data, wait=3.0)
+        got = exchange(subject.port, data, wait=3.0)
+    assert got == want, f"sequence {seq!r}"
