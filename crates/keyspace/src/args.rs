@@ -149,9 +149,45 @@ fn parse_hex_f64(s: &str) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
-/// A float argument, or Redis's "not a valid float" error.
+/// Redis's `getDoubleFromObject` (ZADD/ZINCRBY scores, WEIGHTS): like
+/// [`parse_f64`], but strtod's ERANGE results are rejected the way Redis
+/// checks them: an overflow to +-inf from a finite literal (`1e400`), and an
+/// underflow to zero from a non-zero literal (`1e-400`, `2e-324`). Results
+/// that underflow to a subnormal (`1e-310`) are accepted, like Redis.
+pub fn parse_f64_strict(s: &[u8]) -> Option<f64> {
+    let v = parse_f64(s)?;
+    let lower = s.to_ascii_lowercase();
+    let body = lower
+        .strip_prefix(b"+")
+        .or_else(|| lower.strip_prefix(b"-"));
+    let body = body.unwrap_or(&lower);
+    if v.is_infinite() && !body.starts_with(b"inf") {
+        return None;
+    }
+    if v == 0.0 && mantissa_is_nonzero(body) {
+        return None;
+    }
+    Some(v)
+}
+
+/// Whether an (unsigned, lowercased, already validated) float literal's
+/// mantissa has a non-zero digit: decimal before `e`, hex before `p`.
+fn mantissa_is_nonzero(body: &[u8]) -> bool {
+    let (digits, exp_mark) = match body.strip_prefix(b"0x") {
+        Some(hex) => (hex, b'p'),
+        None => (body, b'e'),
+    };
+    digits
+        .iter()
+        .take_while(|&&c| c != exp_mark)
+        .any(|&c| c.is_ascii_hexdigit() && c != b'0')
+}
+
+/// A float argument, or Redis's "not a valid float" error
+/// (`getDoubleFromObjectOrReply`: ERANGE is rejected, see
+/// [`parse_f64_strict`]).
 pub fn float(arg: &[u8]) -> Result<f64, Reply> {
-    parse_f64(arg).ok_or_else(|| err(ERR_NOT_FLOAT))
+    parse_f64_strict(arg).ok_or_else(|| err(ERR_NOT_FLOAT))
 }
 
 /// ASCII case-insensitive option match (`arg` vs lowercase `opt`).
@@ -338,6 +374,20 @@ mod tests {
         assert_eq!(parse_f64(b"-0x1.8p1"), Some(-3.0));
         assert_eq!(parse_f64(b"0x"), None);
         assert_eq!(parse_f64(b"0xg"), None);
+        // strtod ERANGE, as Redis 7.0.15 replies to ZADD (verified).
+        assert_eq!(parse_f64(b"1e400"), Some(f64::INFINITY));
+        assert_eq!(parse_f64_strict(b"1e400"), None);
+        assert_eq!(parse_f64_strict(b"-1e400"), None);
+        assert_eq!(parse_f64_strict(b"1e-400"), None);
+        assert_eq!(parse_f64_strict(b"2e-324"), None);
+        assert_eq!(parse_f64_strict(b"0x1p-1080"), None);
+        assert_eq!(parse_f64_strict(b"3e-324"), Some(5e-324));
+        assert_eq!(parse_f64_strict(b"1e-310"), Some(1e-310));
+        assert_eq!(parse_f64_strict(b"0e-400"), Some(0.0));
+        assert_eq!(parse_f64_strict(b"-0.000e-999"), Some(-0.0));
+        assert_eq!(parse_f64_strict(b"1e308"), Some(1e308));
+        assert_eq!(parse_f64_strict(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(parse_f64_strict(b"+Infinity"), Some(f64::INFINITY));
     }
 
     #[test]

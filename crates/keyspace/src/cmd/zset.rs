@@ -891,7 +891,7 @@ fn parse_algebra<'a>(
         let remaining = argv.len() - j;
         if op != Op::Diff && remaining > n && is(&argv[j], "weights") {
             for i in 0..n {
-                a.weights[i] = args::parse_f64(&argv[j + 1 + i])
+                a.weights[i] = args::parse_f64_strict(&argv[j + 1 + i])
                     .ok_or_else(|| err("ERR weight value is not a float"))?;
             }
             j += n + 1;
@@ -1186,6 +1186,25 @@ mod tests {
         );
         t.ok("set s x", "OK");
         t.err("zadd s 1 a", args::ERR_WRONGTYPE);
+        // Redis 7.0.15: ERANGE scores rejected before the type check; ranges
+        // (plain strtod) take 1e400 as inf; WEIGHTS reject ERANGE too.
+        t.err("zadd s 1e400 a", "ERR value is not a valid float");
+        t.err("zincrby s 1e400 a", "ERR value is not a valid float");
+        t.err("zadd z 1 a 1e-400 b", "ERR value is not a valid float");
+        t.err("zadd z xx incr 1e400 a", "ERR value is not a valid float");
+        t.ok("zadd z 1e-310 sub", "1");
+        t.ok("zscore z sub", "9.9999999999999694e-311");
+        t.ok("zcount z 0 1e400", "7");
+        t.ok("zcount z (1e400 +inf", "0");
+        t.ok("zcount z (1e300 1e400", "1");
+        t.err(
+            "zunion 1 z weights 1e400",
+            "ERR weight value is not a float",
+        );
+        t.err(
+            "zunionstore d 1 z weights 1e-400",
+            "ERR weight value is not a float",
+        );
         t.ok("zadd z -inf m +inf n", "2");
         t.ok("zscore z m", "-inf");
     }
@@ -1196,6 +1215,10 @@ mod tests {
         t.ok("zincrby z 1.5 a", "2.5");
         t.ok("zincrby new 0.1 x", "0.10000000000000001");
         t.err("zincrby z x a", "ERR value is not a valid float");
+        // Redis 7.0.15: strtod ERANGE rejected, the increment parsed before
+        // the key's type is checked.
+        t.err("zincrby z 1e400 a", "ERR value is not a valid float");
+        t.err("zincrby z 1e-400 a", "ERR value is not a valid float");
         t.ok("zincrby z inf a", "inf");
         t.err("zincrby z -inf a", ERR_NAN);
         t.ok("zmscore z a nope c", "[inf,(nil),3]");
