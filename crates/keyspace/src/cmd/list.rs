@@ -542,8 +542,9 @@ fn brpoplpush(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> Result<Outcome, Rep
 }
 
 fn blmpop(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> Result<Outcome, Reply> {
-    let t = timeout(&argv[1])?;
+    // Redis parses numkeys, the keys and the options before the timeout.
     let m = mpop_args(argv, 2)?;
+    let t = timeout(&argv[1])?;
     match mpop_exec(db, argv, &m, ctx.now_ms)? {
         Some(r) => Ok(Outcome::Reply(r)),
         None if ctx.may_block => Ok(block_on(&argv[m.keys], t)),
@@ -719,6 +720,17 @@ mod tests {
         t.ok("lrange d 0 -1", "[2,1]");
         t.ok("blmpop 0 2 a d right count 9", "[d,[1,2]]");
         t.err("blmpop 0 0 a left", ERR_NUMKEYS);
+        // Redis 7.0.15: numkeys, keys and options are checked before the
+        // timeout.
+        t.err("blmpop abc '' str left", ERR_NUMKEYS);
+        t.err("blmpop -1 2 l2 l1 right xx", "ERR syntax error");
+        t.err("blmpop abc 2 l0 l0 left nx", "ERR syntax error");
+        t.err(
+            "blmpop abc 1 l0 left count 0",
+            "ERR count should be greater than 0",
+        );
+        t.err("blmpop abc 1 l0 left", args::ERR_TIMEOUT);
+        t.err("blmpop -1 1 l0 left", args::ERR_TIMEOUT_NEGATIVE);
         t.ok("set str x", "OK");
         t.err("blpop str 0", args::ERR_WRONGTYPE);
     }

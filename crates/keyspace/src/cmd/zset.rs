@@ -730,8 +730,9 @@ fn zmpop(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
 }
 
 fn bzmpop(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> Result<Outcome, Reply> {
-    let t = timeout(&argv[1])?;
+    // Redis parses numkeys, the keys and the options before the timeout.
     let m = mpop_args(argv, 2)?;
+    let t = timeout(&argv[1])?;
     match mpop_exec(db, argv, &m, ctx.now_ms)? {
         Some(r) => Ok(Outcome::Reply(r)),
         None if ctx.may_block => Ok(Outcome::Block(BlockSpec {
@@ -1351,6 +1352,17 @@ mod tests {
         t.ok("zadd z 5 e", "1");
         assert_eq!(t.ks.take_ready_keys(), vec![Bytes::from("z")]);
         t.ok("bzmpop 0 1 z max", "[z,[[e,5]]]");
+        // Redis 7.0.15: numkeys and options before the timeout.
+        t.err(
+            "bzmpop abc '' z min",
+            "ERR numkeys should be greater than 0",
+        );
+        t.err("bzmpop -1 1 z min xx", "ERR syntax error");
+        t.err(
+            "bzmpop abc 1 z min count 0",
+            "ERR count should be greater than 0",
+        );
+        t.err("bzmpop abc 1 z min", args::ERR_TIMEOUT);
         let cmds: Vec<Vec<Bytes>> = ["bzpopmin z 0", "bzmpop 0 1 z min"]
             .iter()
             .map(|l| parse(l))
