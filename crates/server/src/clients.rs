@@ -21,8 +21,6 @@ use tokio::sync::Notify;
 #[derive(Clone, Debug, Default)]
 pub struct ClientMeta {
     pub name: String,
-    pub lib_name: String,
-    pub lib_ver: String,
     pub resp3: bool,
     pub last_cmd: &'static str,
     /// Commands queued in MULTI, or None outside MULTI.
@@ -88,7 +86,7 @@ impl ClientInfo {
         let cmd = current_cmd.unwrap_or(m.last_cmd);
         let cmd = if cmd.is_empty() { "NULL" } else { cmd };
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={}",
             self.id,
             self.addr,
             self.laddr,
@@ -101,9 +99,8 @@ impl ClientInfo {
             m.omem,
             m.qbuf + m.omem,
             cmd,
+            // No lib-name/lib-ver: those fields are Redis 7.2.
             if m.resp3 { 3 } else { 2 },
-            m.lib_name,
-            m.lib_ver,
         )
     }
 }
