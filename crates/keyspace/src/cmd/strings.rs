@@ -497,13 +497,15 @@ fn bitcount(db: &Db, argv: &[Bytes], now: u64) -> CmdResult {
         },
         4 | 5 => {
             let (start, end) = (int(&argv[2])?, int(&argv[3])?);
+            // Redis 7.0.15 answers an inverted negative range with 0 before
+            // it looks at the unit (`BITCOUNT k -1 -100 XX` is 0).
+            if start < 0 && end < 0 && start > end {
+                return Ok(Reply::Int(0));
+            }
             let isbit = match argv.get(4) {
                 Some(a) => unit_is_bit(a).ok_or_else(|| err(ERR_SYNTAX))?,
                 None => false,
             };
-            if start < 0 && end < 0 && start > end {
-                return Ok(Reply::Int(0));
-            }
             let total = if isbit {
                 s.len() as i64 * 8
             } else {
@@ -704,6 +706,15 @@ mod tests {
         t.err("bitcount f 0 1 foo", "ERR syntax error");
         t.err("bitcount f 0", "ERR syntax error");
         t.ok("bitcount nokey 0 x", "0");
+        // Redis 7.0.15 (verified): an inverted negative range is 0 before
+        // the unit is checked; otherwise a bad unit is a syntax error; a
+        // missing key is 0 whatever the arguments.
+        t.ok("bitcount f -1 -100 xx", "0");
+        t.err("bitcount f 1 -100 xx", "ERR syntax error");
+        t.err("bitcount f -1 -100 xx yy", "ERR syntax error");
+        t.err("bitcount f -1 x xx", crate::args::ERR_NOT_INTEGER);
+        t.ok("bitcount nokey -1 -100 xx", "0");
+        t.ok("bitcount nokey 1", "0");
         t.ok("set p \\xff\\xf0\\x00", "OK");
         t.ok("bitpos p 0", "12");
         t.ok("set p2 \\x00\\xff\\xf0", "OK");
@@ -718,6 +729,13 @@ mod tests {
         t.ok("bitpos ones 0", "16");
         t.ok("bitpos ones 0 0 -1", "-1");
         t.err("bitpos ones 2", "ERR The bit argument must be 1 or 0.");
+        // BITPOS checks the unit before the range (unlike BITCOUNT), and a
+        // missing key answers after the bit argument only.
+        t.err("bitpos ones 1 -1 -100 xx", "ERR syntax error");
+        t.ok("bitpos ones 1 -1 -100", "-1");
+        t.ok("bitpos nokey 0 0 1 xx", "0");
+        t.ok("bitpos nokey 1 a", "-1");
+        t.err("bitpos nokey 2", "ERR The bit argument must be 1 or 0.");
     }
 
     #[test]
