@@ -760,6 +760,20 @@ mod tests {
         t.err("getex d nx", "ERR syntax error");
         t.ok("getex d pxat 1", "5");
         t.ok("exists d", "0");
+        // Redis 7.0.15 (verified): syntax, then the key (missing: nil,
+        // wrong type: WRONGTYPE), then the expire value.
+        t.ok("getex d ex abc", "(nil)");
+        t.ok("getex d ex 0", "(nil)");
+        t.err("getex d foo", "ERR syntax error");
+        t.err("getex d ex", "ERR syntax error");
+        t.ok("set d v", "OK");
+        t.err("getex d ex abc", crate::args::ERR_NOT_INTEGER);
+        t.err("getex d ex 0", "ERR invalid expire time in 'getex' command");
+        t.err("getex d ex 1 px 2", "ERR syntax error");
+        t.ok("rpush dl a", "1");
+        t.err("getex dl ex abc", crate::args::ERR_WRONGTYPE);
+        t.err("getex dl foo", "ERR syntax error");
+        t.ok("del d dl", "2");
         t.ok("setex s 10 v", "OK");
         t.err("setex s 0 v", "ERR invalid expire time in 'setex' command");
         t.err(
