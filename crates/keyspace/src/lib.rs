@@ -44,6 +44,7 @@
 pub mod args;
 pub mod cmd;
 pub mod db;
+pub mod f80;
 pub mod glob;
 pub mod rng;
 pub mod snapshot;

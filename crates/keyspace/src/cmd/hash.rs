@@ -1,10 +1,9 @@
 //! Hash commands (HSET family, HINCRBY*, HSCAN, HRANDFIELD).
 
 use super::Handler;
-use crate::args::{
-    self, cursor, err, float, int, is, scan_opts, CmdResult, ERR_NAN_OR_INF, ERR_OVERFLOW,
-};
+use crate::args::{self, cursor, err, int, is, scan_opts, CmdResult, ERR_OVERFLOW};
 use crate::db::Db;
+use crate::f80::{self, FloatTarget, IncrFloatError};
 use crate::rng::{mix64, Rng};
 use crate::types::Hash;
 use crate::ExecCtx;
@@ -165,24 +164,20 @@ fn hincrby(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
 }
 
 fn hincrbyfloat(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
-    let by = float(&argv[3])?;
-    if by.is_infinite() {
-        return Err(err("ERR value is NaN or Infinity"));
+    // Redis 7.0 order: the increment (strtold; infinite rejected), then the
+    // key's type, then the field's value; the sum in x87 long double (`f80`).
+    match f80::parse(&argv[3]) {
+        None => return Err(err(IncrFloatError::IncrNotFloat.message())),
+        Some(x) if !x.is_finite() => return Err(err(IncrFloatError::IncrNanOrInfinity.message())),
+        Some(_) => {}
     }
-    let cur = match db
+    let cur = db
         .get_typed::<Hash>(&argv[1], ctx.now_ms)?
-        .and_then(|h| h.get(&argv[2]))
-    {
-        None => 0.0,
-        Some(v) => args::parse_f64(v).ok_or_else(|| err("ERR hash value is not a float"))?,
-    };
-    let new = cur + by;
-    if !new.is_finite() {
-        return Err(err(ERR_NAN_OR_INF));
-    }
-    let text = args::format_human_f64(new);
+        .and_then(|h| h.get(&argv[2]));
+    let text =
+        f80::incr_by_float(cur, &argv[3], FloatTarget::HashField).map_err(|e| err(e.message()))?;
     db.get_or_create::<Hash>(&argv[1], ctx.now_ms)?
-        .insert(&argv[2], text.as_bytes());
+        .insert(&argv[2], &text);
     Ok(Reply::Bulk(text.into()))
 }
 
@@ -354,6 +349,24 @@ mod tests {
         t.err("hincrbyfloat h s 1", "ERR hash value is not a float");
         t.ok("hincrbyfloat h f 10.5", "10.5");
         t.ok("hincrbyfloat h f 0.1", "10.6");
+        // Redis 7.0.15 replies (verified): the increment (strtold, infinity
+        // rejected) before the key's type, then the field; long double sum.
+        t.ok("hset h pi 3.14", "1");
+        t.ok("hincrbyfloat h pi 1.5", "4.64");
+        t.ok("hset h x 0x10", "1");
+        t.ok("hincrbyfloat h x 5e-3", "16.005");
+        t.ok(
+            "hincrbyfloat h z 1e400",
+            "10000000000000000000281880683947586514586453433629052038625910693539685534008629862039363994848324160522094053927317616200295822777259255734023828976593340661017797447434546173917862448116674971723778943824391593338047470675026246684401359237513603830343735485505244955964979021825038280091068414947402456898653040951017512658092615827588920183472511643316591362664138176309734806343732497430221946880",
+        );
+        t.ok("set str v", "OK");
+        t.err("hincrbyfloat str f 1e400", crate::args::ERR_WRONGTYPE);
+        t.err("hincrbyfloat str f inf", "ERR value is NaN or Infinity");
+        t.err("hincrbyfloat str f abc", "ERR value is not a valid float");
+        t.err(
+            "hincrbyfloat str f 1e5000",
+            "ERR value is not a valid float",
+        );
         t.ok("hset h big 9223372036854775807", "1");
         t.err(
             "hincrby h big 1",

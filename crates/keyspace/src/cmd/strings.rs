@@ -8,10 +8,11 @@
 
 use super::Handler;
 use crate::args::{
-    self, err, expire_arg, float, i64_bytes, int, is, CmdResult, ERR_NAN_OR_INF, ERR_NOT_FLOAT,
-    ERR_NOT_INTEGER, ERR_OVERFLOW, ERR_STRING_TOO_LONG, ERR_SYNTAX, MAX_STRING_LEN,
+    self, err, expire_arg, i64_bytes, int, is, CmdResult, ERR_NOT_INTEGER, ERR_OVERFLOW,
+    ERR_STRING_TOO_LONG, ERR_SYNTAX, MAX_STRING_LEN,
 };
 use crate::db::{Db, SetExpire};
+use crate::f80::{self, FloatTarget};
 use crate::types::Value;
 use crate::ExecCtx;
 use bytes::Bytes;
@@ -48,9 +49,6 @@ pub const HANDLERS: &[(&str, Handler)] = &[
 const ERR_BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
 const ERR_BIT_VALUE: &str = "ERR bit is not an integer or out of range";
 const ERR_OFFSET_RANGE: &str = "ERR offset is out of range";
-/// Longest stored string INCRBYFLOAT accepts as a number (Redis's
-/// MAX_LONG_DOUBLE_CHARS).
-const MAX_FLOAT_CHARS: usize = 5 * 1024;
 
 fn bulk_or_null(v: Option<&[u8]>) -> Reply {
     v.map_or(Reply::Null, Reply::bulk)
@@ -302,18 +300,13 @@ fn decrby(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
 }
 
 fn incrbyfloat(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
+    // Redis 7.0: the key's type first, then both values parsed with
+    // strtold and added in x87 80-bit long double (see `f80`).
     let now = ctx.now_ms;
-    let cur = match db.get_str(&argv[1], now)? {
-        None => 0.0,
-        Some(s) if s.len() > MAX_FLOAT_CHARS => return Err(err(ERR_NOT_FLOAT)),
-        Some(s) => args::parse_f64(s).ok_or_else(|| err(ERR_NOT_FLOAT))?,
-    };
-    let by = float(&argv[2])?;
-    let new = cur + by;
-    if !new.is_finite() {
-        return Err(err(ERR_NAN_OR_INF));
-    }
-    let text = Bytes::from(args::format_human_f64(new));
+    let cur = db.get_str(&argv[1], now)?;
+    let text =
+        f80::incr_by_float(cur, &argv[2], FloatTarget::String).map_err(|e| err(e.message()))?;
+    let text = Bytes::from(text);
     db.set(&argv[1], str_value(&text), SetExpire::Keep, now);
     Ok(Reply::Bulk(text))
 }
@@ -652,6 +645,28 @@ mod tests {
             "incrbyfloat f inf",
             "ERR increment would produce NaN or Infinity",
         );
+        // Redis 7.0.15 replies (verified): x87 long double arithmetic and
+        // strtold parsing; the key's type is checked first.
+        t.ok("set k -100", "OK");
+        t.ok("incrbyfloat k 0.1", "-99.9");
+        t.ok("set k 9223372036854775807", "OK");
+        t.ok("incrbyfloat k 3", "9223372036854775810");
+        t.ok("set k 0x10", "OK");
+        t.ok("incrbyfloat k 5e-3", "16.005");
+        t.err(
+            "incrbyfloat k +inf",
+            "ERR increment would produce NaN or Infinity",
+        );
+        t.ok(
+            "set k 12345678901234567890123456789012345678901234567890",
+            "OK",
+        );
+        t.ok(
+            "incrbyfloat k 1",
+            "12345678901234567890019423336468287027557880037376",
+        );
+        t.ok("rpush kl a", "1");
+        t.err("incrbyfloat kl abc", crate::args::ERR_WRONGTYPE);
         t.ok("set e 5 ex 100", "OK");
         t.ok("incr e", "6");
         t.ok("ttl e", "100");
