@@ -338,7 +338,11 @@ fn list_cmd(g: &mut Gen) -> (String, Cmp) {
         18 => format!("blpop {k} {k2} 0.01"),
         19 => format!("brpop {k} {}", g.pick(&["0.01", "-1", "x"])),
         20 => format!("blmove {k} {k2} {end} {end2} 0.01"),
-        21 => format!("blmpop 0.01 1 {k} {end} count {c}"),
+        21 => format!(
+            "blmpop {} {} {k} {end} count {c}",
+            g.pick(&["0.01", "0.01", "-1", "abc"]),
+            g.pick(&["1", "1", "0", "abc", "5"])
+        ),
         22 => format!("set str {m}"),
         23 => format!("lpop {k} 1 2"),
         24 => "lpush".to_string(),
@@ -388,8 +392,13 @@ fn set_cmd(g: &mut Gen) -> (String, Cmp) {
 
 const SCORES: &[&str] = &[
     "1", "2", "2.5", "0", "-1", "-inf", "+inf", "inf", "0.1", "1e3", "nan", "x", "-0",
+    // strtod ERANGE: rejected as scores and weights, accepted as bounds.
+    "1e400", "-1e400", "1e-400", "1e-310",
 ];
-const SCORE_BOUNDS: &[&str] = &["-inf", "+inf", "1", "(1", "2", "(2.5", "0", "x", "(", "3"];
+const SCORE_BOUNDS: &[&str] = &[
+    "-inf", "+inf", "1", "(1", "2", "(2.5", "0", "x", "(", "3", "1e400", "(1e400", "-1e400",
+    "(1e-400",
+];
 const LEX_BOUNDS: &[&str] = &["-", "+", "[a", "(a", "[c", "(d", "a", "[", "(zz"];
 
 thread_local! {
@@ -484,7 +493,12 @@ fn zset_cmd(g: &mut Gen) -> (String, Cmp) {
             g.pick(&["1", "3", "0"])
         ),
         22 => format!("bzpopmin {k} {k2} 0.01"),
-        23 => format!("bzmpop 0.01 1 {k} max"),
+        23 => format!(
+            "bzmpop {} {} {k} {}",
+            g.pick(&["0.01", "0.01", "-1", "abc"]),
+            g.pick(&["1", "1", "0", "abc"]),
+            g.pick(&["max", "max", "min", "xx"])
+        ),
         24 => format!("zremrangebyrank {k} {i} {i2}"),
         25 => format!("zremrangebyscore {k} {b1} {b2}"),
         26 => format!("zremrangebylex lx {l1} {l2}"),
