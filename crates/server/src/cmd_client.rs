@@ -8,7 +8,9 @@ use bytes::Bytes;
 use slotraft_resp::Reply;
 
 use crate::conn::{Conn, ReplyMode};
-use crate::dispatch::{help, lower, parse_i64, syntax_error, unknown_subcommand, wrong_arity};
+use crate::dispatch::{
+    error_with_arg, help, lower, parse_i64, syntax_error, unknown_subcommand, wrong_arity,
+};
 use crate::engine::Engine;
 use crate::ks::Argv;
 
@@ -124,7 +126,7 @@ impl<E: Engine> Conn<E> {
                     match t.as_str() {
                         "normal" => {}
                         "master" | "replica" | "slave" | "pubsub" => ids = Some(Vec::new()),
-                        _ => return Reply::error(format!("ERR Unknown client type '{t}'")),
+                        _ => return error_with_arg("ERR Unknown client type '", &argv[i + 1], "'"),
                     }
                     i += 2;
                 }

@@ -144,7 +144,9 @@ impl<E: Engine> Conn<E> {
                 Reply::Array(
                     argv[2..]
                         .iter()
-                        .map(|n| ks::lookup(n).map(info_entry).unwrap_or(Reply::NullArray))
+                        // Redis 7.0 answers an unknown name with a null
+                        // bulk (`$-1` in RESP2), not a null array.
+                        .map(|n| ks::lookup(n).map(info_entry).unwrap_or(Reply::Null))
                         .collect(),
                 )
             }

@@ -79,6 +79,15 @@ fn raw_error(mut msg: Vec<u8>) -> Reply {
     Reply::Error(Bytes::from(msg))
 }
 
+/// An error whose text quotes a user argument as Redis's `%s` does:
+/// `prefix`, the argument cut at NUL (other bytes raw), `suffix`.
+pub fn error_with_arg(prefix: &str, arg: &[u8], suffix: &str) -> Reply {
+    let mut msg = prefix.as_bytes().to_vec();
+    msg.extend_from_slice(c_str(arg));
+    msg.extend_from_slice(suffix.as_bytes());
+    raw_error(msg)
+}
+
 /// Redis 7.0's "unknown subcommand" error, built from the bytes.
 pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
     let sub = c_str(sub);
@@ -473,12 +482,7 @@ impl<E: Engine> Conn<E> {
                     setname = Some(&argv[i + 1]);
                     i += 2;
                 }
-                _ => {
-                    return Reply::error(format!(
-                        "ERR Syntax error in HELLO option '{}'",
-                        String::from_utf8_lossy(&argv[i])
-                    ))
-                }
+                _ => return error_with_arg("ERR Syntax error in HELLO option '", &argv[i], "'"),
             }
         }
         if let Some((u, p)) = auth {
@@ -642,6 +646,14 @@ mod tests {
         ]));
         let prefix = b"ERR unknown command 'n', with args beginning with: ".len();
         assert_eq!(e.len() - prefix, 128 + 3);
+    }
+
+    #[test]
+    fn quoted_argument_is_a_c_string() {
+        assert_eq!(
+            err_bytes(error_with_arg("ERR x '", b"a\xff\r\x00b", "'")),
+            b"ERR x 'a\xff '"
+        );
     }
 
     #[test]
