@@ -321,6 +321,7 @@ SERVER_SEQUENCES = [
     [[b"HELLO", b"2", b"\xffx\r\ny"]],
     [[b"CLIENT", b"LIST", b"TYPE", b"XY\x00z"]],
     [["COMMAND", "INFO", "nosuch", "get"]],
+    [[b"CONFIG", b"SET", b"nosuch\xff\x00x", b"1"]],
     [["CLIENT", "UNBLOCK"]],
     [["CLIENT", "UNBLOCK", "abc"]],
     [["CLIENT", "UNBLOCK", "999999"]],

@@ -553,6 +553,19 @@ impl<E: Engine> Conn<E> {
                         crate::logging::apply_loglevel(&self.cfg.loglevel);
                         Reply::OK
                     }
+                    Err(crate::config::SetError::Unknown(n)) => {
+                        // Quote the name's raw bytes, as Redis's `%s`.
+                        let raw = argv[2..]
+                            .iter()
+                            .step_by(2)
+                            .find(|k| String::from_utf8_lossy(k) == n.as_str())
+                            .map_or(n.as_bytes(), |k| &k[..]);
+                        error_with_arg(
+                            "ERR Unknown option or number of arguments for CONFIG SET - '",
+                            raw,
+                            "'",
+                        )
+                    }
                     Err(e) => Reply::error(e.config_set_reply()),
                 }
             }
