@@ -977,8 +977,11 @@ fn compute(a: &Algebra, op: Op) -> ZSet {
             'members: for (m, s) in a.srcs[order[0]].items() {
                 let mut acc = weighted(s, a.weights[order[0]]);
                 for &i in &order[1..] {
+                    // Redis sanitizes NaN only in the first weighted score; the
+                    // later ones (0 * inf = NaN) reach the aggregate raw, where
+                    // SUM turns a NaN total into 0 and MIN/MAX ignore it.
                     match a.srcs[i].score(m) {
-                        Some(s) => acc = aggregate(a.agg, acc, weighted(s, a.weights[i])),
+                        Some(s) => acc = aggregate(a.agg, acc, s * a.weights[i]),
                         None => continue 'members,
                     }
                 }
@@ -1419,6 +1422,20 @@ mod tests {
         t.ok("zintercard 2 a b", "2");
         t.ok("zintercard 2 a b limit 1", "1");
         t.ok("zintercard 2 a nokey", "0");
+        // Redis 7.0.15 (verified): in ZINTER only the first weighted score
+        // has NaN (inf * 0) read as 0; later ones reach the aggregate raw.
+        t.ok("zadd ia inf x 5 y", "2");
+        t.ok("zadd ib inf x 5 y", "2");
+        t.ok("zinter 2 ia ia weights -1 0 withscores", "[y,-5,x,0]");
+        t.ok(
+            "zinter 2 ia ib weights 1 0 aggregate min withscores",
+            "[y,0,x,inf]",
+        );
+        t.ok(
+            "zinter 2 ia ib weights 1 0 aggregate max withscores",
+            "[y,5,x,inf]",
+        );
+        t.ok("zunion 2 ia ib weights -1 0 withscores", "[x,-inf,y,-5]");
         t.ok("zadd inf +inf m", "1");
         t.ok("zunion 1 inf weights 0 withscores", "[m,0]");
         t.err(
