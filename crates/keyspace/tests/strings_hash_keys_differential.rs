@@ -313,21 +313,59 @@ fn string_cmd(g: &mut Gen) -> (String, Cmp) {
         24 => format!(
             "bitcount {k} {}",
             g.pick(&[
-                "", "0 -1", "1 2", "-2 -1", "0 5 bit", "3 20 BIT", "0 1 byte", "0", "0 1 foo",
-                "x 1"
+                "",
+                "0 -1",
+                "1 2",
+                "-2 -1",
+                "0 5 bit",
+                "3 20 BIT",
+                "0 1 byte",
+                "0",
+                "0 1 foo",
+                "x 1",
+                "-1 -100 xx",
+                "-1 -100 bit",
+                "1 -100 xx",
+                "-1 -100 xx yy"
             ])
         ),
         25 => format!(
             "bitpos {k} {} {}",
             g.pick(&["0", "1", "2"]),
-            g.pick(&["", "0", "1 2", "-1", "0 -1 bit", "2 30 bit", "0 0 byte", "a"])
+            g.pick(&[
+                "",
+                "0",
+                "1 2",
+                "-1",
+                "0 -1 bit",
+                "2 30 bit",
+                "0 0 byte",
+                "a",
+                "-1 -100 xx",
+                "-1 -100",
+                "0 1 xx"
+            ])
         ),
         26 => format!("substr {k} {i} {i2}"),
         27 => "set".to_string(),
         28 => format!("get {k} {k2}"),
         29 => format!("incrbyfloat {k}"),
         30 => format!("setrange {k} 536870912 {v}"),
-        31 => format!("getex {k} pxat {}", g.pick(&["1", "0", "-5"])),
+        // No short relative TTLs: they would race between the two clocks.
+        31 => format!(
+            "getex {k} {}",
+            g.pick(&[
+                "pxat 1",
+                "pxat 0",
+                "pxat -5",
+                "ex abc",
+                "ex 0",
+                "px -5",
+                "ex 100000",
+                "foo",
+                "ex"
+            ])
+        ),
         32 => format!("set {k} {v} px 1 keepttl"),
         // OBJECT ENCODING/REFCOUNT of strings are approximate (documented).
         _ => format!("object refcount nokey{k}"),
