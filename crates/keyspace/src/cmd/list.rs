@@ -314,6 +314,9 @@ fn lpos(db: &Db, argv: &[Bytes], now: u64) -> CmdResult {
     let want = match o.count {
         None => 1,
         Some(0) => usize::MAX,
+        // Redis 7.0's COUNT check `matches - rank + 1 >= count` overflows
+        // for RANK LLONG_MIN and never stops: every match is returned.
+        Some(_) if o.rank == i64::MIN => usize::MAX,
         Some(c) => c,
     };
     let len = list.len();
@@ -654,6 +657,10 @@ mod tests {
         t.ok("lpos l a rank 2", "3");
         t.ok("lpos l a rank -1", "5");
         t.ok("lpos l a rank -9223372036854775808", "5");
+        // Redis 7.0.15 quirk: with RANK LLONG_MIN any COUNT returns every
+        // match from the tail (its count check overflows); MAXLEN still bounds.
+        t.ok("lpos l a rank -9223372036854775808 count 1", "[5,3,0]");
+        t.ok("lpos l a rank -9223372036854775808 count 1 maxlen 2", "[5]");
         t.ok("lpos l a count 0", "[0,3,5]");
         t.ok("lpos l a count 2 rank -1", "[5,3]");
         t.ok("lpos l a maxlen 3 count 0", "[0]");

@@ -314,6 +314,14 @@ fn zadd(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
 }
 
 fn zincrby(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
+    // Redis runs ZINCRBY through ZADD's parser: a flag word where the
+    // increment belongs leaves an odd score/member count → syntax error.
+    if ["nx", "xx", "gt", "lt", "ch", "incr"]
+        .iter()
+        .any(|f| is(&argv[2], f))
+    {
+        return Err(err(ERR_SYNTAX));
+    }
     let by = float(&argv[2])?;
     let mut z = db.get_or_create::<ZSet>(&argv[1], ctx.now_ms)?;
     let f = AddFlags {
@@ -1224,6 +1232,9 @@ mod tests {
         t.err("zincrby z 1e400 a", "ERR value is not a valid float");
         t.err("zincrby z 1e-400 a", "ERR value is not a valid float");
         t.ok("zincrby z inf a", "inf");
+        // Redis 7.0.15: ZADD's flag parser runs first.
+        t.err("zincrby z NX b", "ERR syntax error");
+        t.err("zincrby nokey incr 1", "ERR syntax error");
         t.err("zincrby z -inf a", ERR_NAN);
         t.ok("zmscore z a nope c", "[inf,(nil),3]");
         t.ok("zmscore nokey a", "[(nil)]");
