@@ -10,16 +10,16 @@
 //! Run: `cargo test -p slotraft-keyspace --release --test strings_hash_keys_differential`.
 //! Longer: `DIFF_STEPS=50000 DIFF_SEEDS=20 cargo test ...` (defaults are CI sized).
 
+mod common;
+
 use bytes::Bytes;
+use common::oracle::Oracle;
 use slotraft_keyspace::{ExecCtx, Keyspace};
 use slotraft_resp::Protocol;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::io::{BufRead, BufReader};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How long to wait for redis-server to accept connections.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest length accepted in a reply (sanity bound).
 const MAX_LEN: i64 = 1 << 24;
 
@@ -77,62 +77,16 @@ fn show(r: &R) -> String {
     }
 }
 
-struct Redis {
-    child: Child,
-    conn: BufReader<TcpStream>,
-}
+/// The real redis-server (shared launcher in tests/common/oracle.rs).
+struct Redis(Oracle);
 
 impl Redis {
     fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed");
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let s = loop {
-            match TcpStream::connect(("127.0.0.1", port)) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() > deadline => panic!("redis-server did not start: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        };
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Redis {
-            child,
-            conn: BufReader::new(s),
-        }
+        Redis(Oracle::start())
     }
 
     fn call(&mut self, argv: &[Bytes]) -> R {
-        let mut out = format!("*{}\r\n", argv.len()).into_bytes();
-        for a in argv {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.conn.get_mut().write_all(&out).unwrap();
-        parse(&mut self.conn)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        parse(self.0.send(argv))
     }
 }
 

@@ -16,16 +16,15 @@
 //! Longer: `DIFF_STEPS=20000 DIFF_SEEDS=10 cargo test ...` (defaults are CI
 //! sized: a few thousand commands per family, about a second).
 
+mod common;
+
 use bytes::Bytes;
+use common::oracle::Oracle;
 use slotraft_keyspace::{ExecCtx, Keyspace};
 use slotraft_resp::Protocol;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader};
 
 /// Startup wait for redis-server.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest bulk/array length accepted from the oracle (sanity bound).
 const MAX_LEN: i64 = 1 << 24;
 
@@ -81,64 +80,16 @@ fn read_node(r: &mut impl BufRead) -> Node {
 }
 
 /// A redis-server child process, killed on drop.
-struct Redis {
-    child: Child,
-    conn: BufReader<TcpStream>,
-}
+/// The real redis-server (shared launcher in tests/common/oracle.rs).
+struct Redis(Oracle);
 
 impl Redis {
     fn start() -> Redis {
-        let port = {
-            let l = TcpListener::bind("127.0.0.1:0").expect("free port");
-            l.local_addr().unwrap().port()
-        };
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "no", "--protected-mode", "yes"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (scripts/install-deps)");
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let stream = loop {
-            match TcpStream::connect(("127.0.0.1", port)) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() > deadline => panic!("redis-server did not start: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        };
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        Redis {
-            child,
-            conn: BufReader::new(stream),
-        }
+        Redis(Oracle::start())
     }
 
     fn call(&mut self, argv: &[Bytes]) -> Node {
-        let mut out = format!("*{}\r\n", argv.len()).into_bytes();
-        for a in argv {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.conn.get_mut().write_all(&out).expect("send");
-        read_node(&mut self.conn)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        read_node(self.0.send(argv))
     }
 }
 

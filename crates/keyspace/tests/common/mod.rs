@@ -1,0 +1,3 @@
+//! Helpers shared by the keyspace's differential tests.
+
+pub mod oracle;
