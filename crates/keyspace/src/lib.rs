@@ -107,6 +107,21 @@ pub const INTERNAL_EXPIRE: &[u8] = b"__expire";
 /// Upper bound of keys one `__expire` entry may carry.
 pub const MAX_EXPIRE_BATCH: usize = 1024;
 
+/// Internal read-only commands the cluster runtime sends through a group's
+/// linearizable read path (never visible to clients: the server resolves
+/// client commands against the table first, and these names are not in it).
+/// `["__versions", key...]` → the WATCH version of each key (array of ints).
+pub const INTERNAL_VERSIONS: &[u8] = b"__versions";
+/// `["__expired", max]` → up to `max` (≤ [`MAX_EXPIRE_BATCH`]) keys that are
+/// expired at the read's time (the leader then proposes `__expire` for them).
+pub const INTERNAL_EXPIRED: &[u8] = b"__expired";
+/// `["__countkeysinslot", slot]` → number of keys in the slot.
+pub const INTERNAL_COUNT_IN_SLOT: &[u8] = b"__countkeysinslot";
+/// `["__getkeysinslot", slot, max]` → up to `max` keys of the slot.
+pub const INTERNAL_KEYS_IN_SLOT: &[u8] = b"__getkeysinslot";
+/// Upper bound of keys one `__getkeysinslot` returns.
+pub const MAX_KEYS_IN_SLOT_REPLY: usize = 100_000;
+
 /// The keyspace state machine.
 #[derive(Clone, Debug, Default)]
 pub struct Keyspace {
@@ -172,6 +187,50 @@ impl Keyspace {
         res.unwrap_or_else(Outcome::Reply)
     }
 
+    /// The internal read commands (see [`INTERNAL_VERSIONS`]); None when
+    /// `argv` is not one of them.
+    fn internal_read(&self, argv: &[Bytes], now: u64) -> Option<Reply> {
+        let name = argv.first()?;
+        if !name.starts_with(b"__") {
+            return None;
+        }
+        let num =
+            |i: usize| -> Option<u64> { std::str::from_utf8(argv.get(i)?).ok()?.parse().ok() };
+        let bad = || Reply::error("ERR bad internal command arguments");
+        let r = match &name[..] {
+            n if n == INTERNAL_VERSIONS => Reply::Array(
+                argv[1..]
+                    .iter()
+                    .map(|k| Reply::Int(self.db.watch_version(k) as i64))
+                    .collect(),
+            ),
+            n if n == INTERNAL_EXPIRED => match num(1) {
+                Some(max) => Reply::Array(
+                    self.collect_expired(now, max as usize)
+                        .into_iter()
+                        .map(Reply::Bulk)
+                        .collect(),
+                ),
+                None => bad(),
+            },
+            n if n == INTERNAL_COUNT_IN_SLOT => match num(1).filter(|s| *s < 16384) {
+                Some(slot) => Reply::Int(self.count_keys_in_slot(slot as u16) as i64),
+                None => bad(),
+            },
+            n if n == INTERNAL_KEYS_IN_SLOT => match (num(1).filter(|s| *s < 16384), num(2)) {
+                (Some(slot), Some(max)) => Reply::Array(
+                    self.keys_in_slot(slot as u16, (max as usize).min(MAX_KEYS_IN_SLOT_REPLY))
+                        .into_iter()
+                        .map(Reply::Bulk)
+                        .collect(),
+                ),
+                _ => bad(),
+            },
+            _ => return None,
+        };
+        Some(r)
+    }
+
     fn internal_expire(&mut self, keys: &[Bytes], now: u64) -> Reply {
         let n = keys
             .iter()
@@ -185,6 +244,9 @@ impl Keyspace {
     /// lease reads). Expired keys are treated as absent, not deleted.
     pub fn execute_read(&self, argv: &[Bytes], now_ms: u64) -> Reply {
         let now = now_ms.max(self.last_now_ms);
+        if let Some(r) = self.internal_read(argv, now) {
+            return r;
+        }
         let spec = match cmd::resolve(argv) {
             Ok(s) => s,
             Err(e) => return e,
@@ -450,6 +512,33 @@ mod tests {
         assert_eq!(t.ks.db().expires_count(), 501 - want);
         t.ok("persist far", "1");
         assert_eq!(t.ks.db().expires_count(), 500 - want);
+    }
+
+    #[test]
+    fn internal_reads_serve_versions_expired_keys_and_slot_contents() {
+        let mut t = T::new();
+        t.ok("set {s}a 1 px 10", "OK");
+        t.ok("set {s}b 1", "OK");
+        let v0 = t.ks.watch_version(b"{s}b");
+        assert_eq!(show(&t.read("__versions {s}b")), format!("[{v0}]"));
+        t.ok("set {s}b 2", "OK");
+        assert_ne!(
+            t.read("__versions {s}b"),
+            Reply::Array(vec![Reply::Int(v0 as i64)])
+        );
+        t.now += 11;
+        assert_eq!(show(&t.read("__expired 5")), "[{s}a]");
+        let slot = slotraft_types::key_slot(b"{s}a").get();
+        assert_eq!(show(&t.read(&format!("__countkeysinslot {slot}"))), "2");
+        assert_eq!(
+            show(&t.read(&format!("__getkeysinslot {slot} 1")))
+                .matches('{')
+                .count(),
+            1
+        );
+        assert!(show(&t.read("__countkeysinslot 16384")).contains("ERR bad internal"));
+        assert!(show(&t.read("__expired x")).contains("ERR bad internal"));
+        assert!(lookup(b"__versions").is_none(), "not visible to clients");
     }
 
     #[test]
