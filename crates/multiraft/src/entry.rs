@@ -9,6 +9,14 @@
 //! u32 op_count | op*`, `op = u8 tag | body`; argv = `u32 argc | (u32 len |
 //! bytes)*`. Decoding checks every declared length against the bytes that
 //! are actually there before allocating.
+//!
+//! The metadata group (group 0) uses the same envelope: its ops are
+//! [`Op::Meta`] (tag 4, `u32 len | encoded MetaCommand`, at most
+//! [`MAX_META_OP_BYTES`]). Tag 4 is an addition to format v1, not a new
+//! version: no shard entry ever carries it, and a decoder that predates it
+//! rejects it ("unknown op tag") instead of misreading it. `now_ms`/`seed`
+//! are written but unused by the metadata state machine (it is a pure
+//! function of the commands).
 
 use bytes::{Buf, Bytes};
 
@@ -25,6 +33,11 @@ pub const MAX_ARGS_PER_OP: usize = 1024 * 1024;
 const TAG_CMD: u8 = 1;
 const TAG_MULTI: u8 = 2;
 const TAG_EXPIRE: u8 = 3;
+const TAG_META: u8 = 4;
+
+/// Upper bound on one encoded metadata command (a `Bootstrap` of a large
+/// cluster is the biggest: nodes, shards, slot ranges).
+pub const MAX_META_OP_BYTES: usize = 16 << 20;
 
 /// One client-visible operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +53,9 @@ pub enum Op {
     /// Active expiry decided by the leader: delete each key that is still
     /// expired at the entry's `now_ms`.
     ExpireDelete(Vec<Bytes>),
+    /// An encoded `slotraft_cluster::MetaCommand`; only the metadata group
+    /// accepts it (and it accepts nothing else).
+    Meta(Vec<u8>),
 }
 
 impl Op {
@@ -52,6 +68,7 @@ impl Op {
                     + 4
                     + watched.iter().map(|(k, _)| 4 + k.len() + 8).sum::<usize>()
             }
+            Op::Meta(cmd) => 4 + cmd.len(),
         }
     }
 }
@@ -101,6 +118,11 @@ impl ShardEntry {
                 Op::ExpireDelete(keys) => {
                     out.push(TAG_EXPIRE);
                     put_argv(&mut out, keys);
+                }
+                Op::Meta(cmd) => {
+                    assert!(cmd.len() <= MAX_META_OP_BYTES, "metadata op too large");
+                    out.push(TAG_META);
+                    put_bytes(&mut out, cmd);
                 }
             }
         }
@@ -192,6 +214,13 @@ impl Reader {
         match self.u8()? {
             TAG_CMD => Ok(Op::Cmd(self.argv()?)),
             TAG_EXPIRE => Ok(Op::ExpireDelete(self.argv()?)),
+            TAG_META => {
+                let cmd = self.bytes()?;
+                if cmd.len() > MAX_META_OP_BYTES {
+                    return Err(EntryDecodeError("metadata op too large"));
+                }
+                Ok(Op::Meta(cmd.to_vec()))
+            }
             TAG_MULTI => {
                 let n = self.count(4)?;
                 let cmds = (0..n).map(|_| self.argv()).collect::<Result<_, _>>()?;
@@ -229,6 +258,7 @@ mod tests {
                     watched: vec![(b("a"), 7)],
                 },
                 Op::ExpireDelete(vec![b("x"), b("y")]),
+                Op::Meta(vec![1, 2, 3]),
             ],
         };
         let enc = Bytes::from(e.encode());
@@ -248,6 +278,20 @@ mod tests {
         assert!(ShardEntry::decode(&Bytes::from(bad)).is_err());
         assert!(ShardEntry::decode(&Bytes::from_static(&[9])).is_err());
         assert!(ShardEntry::decode(&Bytes::new()).is_err());
+    }
+
+    #[test]
+    fn rejects_oversized_meta_op() {
+        let mut bad = vec![ENTRY_VERSION];
+        bad.extend_from_slice(&0u64.to_le_bytes());
+        bad.extend_from_slice(&0u64.to_le_bytes());
+        bad.extend_from_slice(&1u32.to_le_bytes());
+        bad.push(TAG_META);
+        let len = MAX_META_OP_BYTES + 1;
+        bad.extend_from_slice(&(len as u32).to_le_bytes());
+        bad.resize(bad.len() + len, 0);
+        let err = ShardEntry::decode(&Bytes::from(bad)).unwrap_err();
+        assert_eq!(err, EntryDecodeError("metadata op too large"));
     }
 
     proptest! {

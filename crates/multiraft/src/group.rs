@@ -1,5 +1,6 @@
-//! One hosted shard group: its Raft node, its keyspace, and the client
-//! operations waiting on it.
+//! One hosted group: its Raft node, its state machine (a shard's keyspace
+//! or the metadata group's cluster map, see [`crate::state`]), and the
+//! client operations waiting on it.
 //!
 //! Invariants (asserted where they are maintained):
 //! - `applied` only grows, and never passes the Raft commit index;
@@ -11,8 +12,9 @@
 
 use crate::entry::{Op, ShardEntry, MAX_ENTRY_BYTES, MAX_OPS_PER_ENTRY};
 use crate::node::{Completion, Limits, NotExecuted, Token};
+use crate::state::StateMachine;
 use bytes::Bytes;
-use slotraft_keyspace::{ExecCtx, Keyspace, Outcome, INTERNAL_EXPIRE};
+use slotraft_keyspace::{ExecCtx, Outcome};
 use slotraft_raft::{
     ConfChange, Entry, EntryKind, RawNode, ReadState, Ready, Role, Snapshot, SnapshotMeta, Storage,
 };
@@ -47,7 +49,7 @@ pub struct GroupStatus {
 pub(crate) struct Group<S: Storage> {
     pub id: GroupId,
     pub raw: RawNode<S>,
-    pub ks: Keyspace,
+    pub sm: StateMachine,
     applied: LogIndex,
     queued: VecDeque<(Op, Token)>,
     waiting: BTreeMap<LogIndex, Waiting>,
@@ -71,13 +73,13 @@ pub(crate) fn mix(seed: u64, i: u64) -> u64 {
 }
 
 impl<S: Storage> Group<S> {
-    pub fn new(id: GroupId, raw: RawNode<S>, ks: Keyspace, applied: LogIndex) -> Self {
+    pub fn new(id: GroupId, raw: RawNode<S>, sm: StateMachine, applied: LogIndex) -> Self {
         Group {
             id,
             leader: raw.leader(),
             role: raw.role(),
             raw,
-            ks,
+            sm,
             applied,
             queued: VecDeque::new(),
             waiting: BTreeMap::new(),
@@ -100,7 +102,7 @@ impl<S: Storage> Group<S> {
         }
     }
 
-    fn is_leader(&self) -> bool {
+    pub fn is_leader(&self) -> bool {
         self.role == Role::Leader
     }
 
@@ -110,6 +112,7 @@ impl<S: Storage> Group<S> {
         token: Token,
         limits: &Limits,
     ) -> Result<(), NotExecuted> {
+        self.sm.check_op(&op)?;
         if !self.is_leader() {
             return Err(NotExecuted::NotLeader(self.leader));
         }
@@ -319,11 +322,12 @@ impl<S: Storage> Group<S> {
         if idx <= self.applied {
             return;
         }
-        let mut data = &snap.data[..];
-        self.ks = Keyspace::new();
-        self.ks
-            .restore(&mut data)
-            .expect("a snapshot accepted by Raft must decode (checked by its CRC)");
+        if let Err(e) = self.sm.restore(&snap.data) {
+            panic!(
+                "group {}: a snapshot accepted by Raft must decode (checked by its CRC): {e}",
+                self.id
+            );
+        }
         // Entries up to `idx` were applied by someone else: whether ours were
         // among them is unknowable here.
         let jumped: Vec<LogIndex> = self.waiting.range(..=idx).map(|(i, _)| *i).collect();
@@ -390,28 +394,9 @@ impl<S: Storage> Group<S> {
                 seed: mix(entry.seed, i as u64),
                 may_block: true,
             };
-            let outcome = self.apply_op(op, &ctx);
+            let outcome = self.sm.apply_op(op, &ctx);
             if let Some(tokens) = &waiter {
                 out.push((tokens[i], Completion::Done(outcome)));
-            }
-        }
-    }
-
-    fn apply_op(&mut self, op: &Op, ctx: &ExecCtx) -> Outcome {
-        match op {
-            Op::Cmd(argv) => self.ks.execute(argv, ctx),
-            Op::Multi { cmds, watched } => {
-                let ctx = ExecCtx {
-                    may_block: false,
-                    ..*ctx
-                };
-                Outcome::Reply(self.ks.execute_multi(cmds, watched, &ctx))
-            }
-            Op::ExpireDelete(keys) => {
-                let mut argv = Vec::with_capacity(keys.len() + 1);
-                argv.push(Bytes::from_static(INTERNAL_EXPIRE));
-                argv.extend(keys.iter().cloned());
-                self.ks.execute(&argv, ctx)
             }
         }
     }
@@ -434,7 +419,7 @@ impl<S: Storage> Group<S> {
             }
             let (_, reads) = self.reads_ready.pop_front().expect("front exists");
             for (argv, t) in reads {
-                let reply = self.ks.execute_read(&argv, now_ms);
+                let reply = self.sm.execute_read(&argv, now_ms);
                 out.push((t, Completion::Done(Outcome::Reply(reply))));
             }
         }
@@ -446,10 +431,7 @@ impl<S: Storage> Group<S> {
             .raw
             .log_term(self.applied)
             .expect("the applied index is in the log or is the snapshot index");
-        let mut data = Vec::new();
-        self.ks
-            .snapshot_all(&mut data)
-            .expect("writing to a Vec cannot fail");
+        let data = self.sm.snapshot();
         Snapshot {
             meta: SnapshotMeta {
                 index: self.applied,

@@ -31,6 +31,10 @@
 //! }
 //! ```
 //!
+//! The metadata group (group 0) is hosted the same way with
+//! [`MultiRaft::add_meta_group`]: its ops are [`Op::Meta`] (encoded
+//! `slotraft_cluster::MetaCommand`s) applied to a `ClusterMap`.
+//!
 //! No input may be given between `ready()` and `advance_persisted()` (the
 //! Raft `Ready` contract); the two phases exist so the caller can make one
 //! WAL write and one fsync for every group of the node.
@@ -40,9 +44,15 @@
 mod entry;
 mod group;
 mod node;
+mod state;
 
 pub use entry::{
-    EntryDecodeError, Op, ShardEntry, MAX_ARGS_PER_OP, MAX_ENTRY_BYTES, MAX_OPS_PER_ENTRY,
+    EntryDecodeError, Op, ShardEntry, MAX_ARGS_PER_OP, MAX_ENTRY_BYTES, MAX_META_OP_BYTES,
+    MAX_OPS_PER_ENTRY,
 };
 pub use group::GroupStatus;
-pub use node::{Completion, GroupPersist, Limits, MultiRaft, NotExecuted, Output, Persist, Token};
+pub use node::{
+    Completion, GroupPersist, Limits, MultiRaft, NotExecuted, Output, Persist, Token,
+    MAX_FORWARDED_TRANSFERS, TRANSFER_CTX_MAGIC,
+};
+pub use state::{ERR_CMD_ON_META, ERR_META_ON_SHARD};

@@ -1,11 +1,29 @@
 //! [`MultiRaft`]: every group of one node behind one two-phase ready cycle.
+//!
+//! Besides the shard groups it may host the metadata group (at most one,
+//! [`MultiRaft::add_meta_group`]); its applied [`ClusterMap`] is readable with
+//! [`MultiRaft::cluster_map`] and every change is reported once in
+//! [`Output::map_changed`].
+//!
+//! Leadership transfer from any member: the Raft core only acts on
+//! `transfer_leader` at the leader, so a follower forwards the request to the
+//! leader it knows as a Raft `ReadIndex` message whose context is tagged
+//! with [`TRANSFER_CTX_MAGIC`] (16 bytes; real ReadIndex contexts are 8).
+//! [`MultiRaft::step`] on the leader intercepts it before Raft sees it and
+//! starts the transfer if the sender's term is the leader's term (a stale
+//! forward is dropped). This keeps the bus and the Raft core unchanged; the
+//! price is that the request is best effort (a lost message is a transfer
+//! that never starts: the caller's wait times out).
 
 use crate::entry::Op;
 use crate::group::{mix, Group, GroupStatus};
+use crate::state::StateMachine;
 use bytes::Bytes;
+use slotraft_cluster::ClusterMap;
 use slotraft_keyspace::{Keyspace, Outcome};
 use slotraft_raft::{
-    Config, Entry, Error as RaftError, HardState, Message, RawNode, Snapshot, Storage,
+    Config, Entry, Error as RaftError, HardState, Message, MessageBody, ProgressInfo, RawNode,
+    Snapshot, Storage,
 };
 use slotraft_types::{GroupId, LogIndex, NodeId, Term};
 use std::collections::BTreeMap;
@@ -25,6 +43,13 @@ pub struct Limits {
     /// answered (`Uncertain` for writes, `ReadTimeout` for reads).
     pub max_wait_ticks: u64,
 }
+
+/// First 8 bytes of a forwarded leadership-transfer request (the context of
+/// a Raft `ReadIndex` message, followed by the target node id, u64 LE).
+pub const TRANSFER_CTX_MAGIC: &[u8; 8] = b"SRXFER01";
+/// Forwarded transfer requests held until the next `advance_persisted`
+/// (beyond → `Busy`; a client retries).
+pub const MAX_FORWARDED_TRANSFERS: usize = 1024;
 
 /// Default per-group queue bound.
 pub const DEFAULT_MAX_QUEUED_OPS: usize = 65_536;
@@ -106,8 +131,13 @@ pub struct Output {
     pub completions: Vec<(Token, Completion)>,
     /// Groups whose leader (or term) changed: `(group, leader, term)`.
     pub leader_changes: Vec<(GroupId, Option<NodeId>, Term)>,
-    /// Keys that became non-empty lists/zsets (wakes blocked clients).
+    /// Keys that became non-empty lists/zsets on groups this node LEADS
+    /// (wakes blocked clients; a follower's are discarded: its clients
+    /// were redirected to the leader).
     pub ready_keys: Vec<(GroupId, Vec<Bytes>)>,
+    /// The metadata group's applied map, if it changed in this round
+    /// (a committed command or an installed snapshot).
+    pub map_changed: Option<ClusterMap>,
 }
 
 /// All groups of one node.
@@ -120,6 +150,10 @@ pub struct MultiRaft<S: Storage> {
     /// Completions produced outside the ready cycle (timeouts, drops).
     early: Vec<(Token, Completion)>,
     in_ready: bool,
+    /// The metadata group, if hosted (at most one per node).
+    meta_group: Option<GroupId>,
+    /// Transfer requests forwarded to leaders, sent with the next output.
+    forwards: Vec<(GroupId, Message)>,
 }
 
 impl<S: Storage> MultiRaft<S> {
@@ -132,6 +166,8 @@ impl<S: Storage> MultiRaft<S> {
             seed,
             early: Vec::new(),
             in_ready: false,
+            meta_group: None,
+            forwards: Vec::new(),
         }
     }
 
@@ -148,6 +184,35 @@ impl<S: Storage> MultiRaft<S> {
         storage: S,
         keyspace: Keyspace,
     ) -> Result<(), RaftError> {
+        self.insert_group(group, config, storage, StateMachine::Shard(keyspace))
+    }
+
+    /// Hosts the metadata group (normally [`GroupId::METADATA`]). `initial`
+    /// must be the map as of `config.applied` (the snapshot's map, or the
+    /// map the group starts from at index 0). At most one per node.
+    pub fn add_meta_group(
+        &mut self,
+        group: GroupId,
+        config: Config,
+        storage: S,
+        initial: ClusterMap,
+    ) -> Result<(), RaftError> {
+        assert!(
+            self.meta_group.is_none(),
+            "a node hosts at most one metadata group"
+        );
+        self.insert_group(group, config, storage, StateMachine::meta(initial))?;
+        self.meta_group = Some(group);
+        Ok(())
+    }
+
+    fn insert_group(
+        &mut self,
+        group: GroupId,
+        config: Config,
+        storage: S,
+        sm: StateMachine,
+    ) -> Result<(), RaftError> {
         assert_eq!(config.id, self.id, "group config for another node");
         assert!(
             !self.groups.contains_key(&group),
@@ -156,8 +221,20 @@ impl<S: Storage> MultiRaft<S> {
         let applied = config.applied;
         let raw = RawNode::new(config, storage)?;
         self.groups
-            .insert(group, Group::new(group, raw, keyspace, applied));
+            .insert(group, Group::new(group, raw, sm, applied));
         Ok(())
+    }
+
+    /// The metadata group hosted here, if any.
+    pub fn meta_group(&self) -> Option<GroupId> {
+        self.meta_group
+    }
+
+    /// The applied cluster map of `group` (None unless it is the metadata
+    /// group hosted here). Local state: linearizable reads go through
+    /// [`Self::read`] on the metadata group.
+    pub fn cluster_map(&self, group: GroupId) -> Option<&ClusterMap> {
+        self.groups.get(&group).and_then(|g| g.sm.cluster_map())
     }
 
     pub fn groups(&self) -> impl Iterator<Item = GroupId> + '_ {
@@ -168,10 +245,16 @@ impl<S: Storage> MultiRaft<S> {
         self.groups.get(&group).map(Group::status)
     }
 
+    /// The leader's replication progress of `peer` in `group` (None on a
+    /// follower, for an unknown peer or group). For tests and diagnostics.
+    pub fn progress(&self, group: GroupId, peer: NodeId) -> Option<ProgressInfo> {
+        self.groups.get(&group).and_then(|g| g.raw.progress(peer))
+    }
+
     /// The keyspace of a group (for local-only inspection such as
     /// `COUNTKEYSINSLOT`; linearizable reads go through [`Self::read`]).
     pub fn keyspace(&self, group: GroupId) -> Option<&Keyspace> {
-        self.groups.get(&group).map(|g| &g.ks)
+        self.groups.get(&group).and_then(|g| g.sm.keyspace())
     }
 
     /// The wall clock the leader stamps on new entries.
@@ -206,10 +289,18 @@ impl<S: Storage> MultiRaft<S> {
     }
 
     pub fn step(&mut self, group: GroupId, msg: Message) -> Result<(), RaftError> {
-        match self.group_mut(group) {
-            Ok(g) => g.raw.step(msg),
-            Err(_) => Ok(()), // a message for a group we do not host: ignore
+        let Ok(g) = self.group_mut(group) else {
+            return Ok(()); // a message for a group we do not host: ignore
+        };
+        if let Some(to) = forwarded_transfer(&msg) {
+            // Only the leader of the sender's term acts on it; anything else
+            // is stale and dropped (the requester's wait times out).
+            if g.is_leader() && msg.term == g.raw.term() {
+                g.raw.transfer_leader(to);
+            }
+            return Ok(());
         }
+        g.raw.step(msg)
     }
 
     pub fn tick(&mut self) {
@@ -222,9 +313,44 @@ impl<S: Storage> MultiRaft<S> {
         }
     }
 
+    /// Starts handing `group`'s leadership to `to`, from any member: the
+    /// leader starts the transfer, a follower forwards the request to the
+    /// leader it knows (see the module doc). `Ok` means "requested", not
+    /// "done": watch the group's leader to learn the result.
     pub fn transfer_leader(&mut self, group: GroupId, to: NodeId) -> Result<(), NotExecuted> {
-        self.group_mut(group)?.raw.transfer_leader(to);
+        let me = self.id;
+        let queued = self.forwards.len();
+        let g = self.group_mut(group)?;
+        if g.is_leader() {
+            g.raw.transfer_leader(to);
+            return Ok(());
+        }
+        let leader = match g.status().leader {
+            Some(l) if l != me => l,
+            _ => return Err(NotExecuted::NoLeader),
+        };
+        if queued >= MAX_FORWARDED_TRANSFERS {
+            return Err(NotExecuted::Busy);
+        }
+        let msg = transfer_request(me, leader, g.raw.term(), to);
+        self.forwards.push((group, msg));
         Ok(())
+    }
+
+    /// Tells every group that `peer` could not be reached (a failed
+    /// connection): a leader stops streaming appends to it optimistically
+    /// and probes it instead (the Raft core's `report_unreachable`).
+    pub fn report_unreachable(&mut self, peer: NodeId) {
+        assert!(
+            !self.in_ready,
+            "input between ready() and advance_persisted()"
+        );
+        if peer == self.id {
+            return;
+        }
+        for g in self.groups.values_mut() {
+            g.raw.report_unreachable(peer);
+        }
     }
 
     /// Phase 1: proposes what is queued and collects, for every group, what
@@ -256,6 +382,7 @@ impl<S: Storage> MultiRaft<S> {
         self.in_ready = false;
         let mut out = Output {
             completions: std::mem::take(&mut self.early),
+            messages: std::mem::take(&mut self.forwards),
             ..Default::default()
         };
         for g in self.groups.values_mut() {
@@ -264,9 +391,17 @@ impl<S: Storage> MultiRaft<S> {
             {
                 out.leader_changes.push((g.id, leader, term));
             }
-            let ready = g.ks.take_ready_keys();
-            if !ready.is_empty() {
+            let ready = g.sm.take_ready_keys();
+            if !ready.is_empty() && g.is_leader() {
                 out.ready_keys.push((g.id, ready));
+            }
+            if let Some(map) = g.sm.take_map_change() {
+                debug_assert_eq!(
+                    Some(g.id),
+                    self.meta_group,
+                    "only the metadata group has a map"
+                );
+                out.map_changed = Some(map);
             }
         }
         out
@@ -296,4 +431,29 @@ impl<S: Storage> MultiRaft<S> {
         self.seed = mix(self.seed, 1);
         self.seed
     }
+}
+
+/// The Raft message that carries a transfer request to the leader.
+fn transfer_request(from: NodeId, leader: NodeId, term: Term, to: NodeId) -> Message {
+    let mut ctx = Vec::with_capacity(16);
+    ctx.extend_from_slice(TRANSFER_CTX_MAGIC);
+    ctx.extend_from_slice(&to.get().to_le_bytes());
+    Message {
+        from,
+        to: leader,
+        term,
+        body: MessageBody::ReadIndex {
+            ctx: Bytes::from(ctx),
+        },
+    }
+}
+
+/// The target of a forwarded transfer request, if `msg` is one.
+fn forwarded_transfer(msg: &Message) -> Option<NodeId> {
+    let MessageBody::ReadIndex { ctx } = &msg.body else {
+        return None;
+    };
+    let rest = ctx.strip_prefix(TRANSFER_CTX_MAGIC.as_slice())?;
+    let id = <[u8; 8]>::try_from(rest).ok()?;
+    Some(NodeId(u64::from_le_bytes(id)))
 }
