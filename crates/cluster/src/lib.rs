@@ -35,5 +35,5 @@ pub use map::{
 };
 pub use placement::{plan_cluster, plan_leader_balance, PlacementError};
 pub use replies::{HealthState, NodeHealth, Topology};
-pub use route::{route, Route, RouteRequest};
+pub use route::{refused_reply, route, Refused, Route, RouteRequest};
 pub use wire::DecodeError;

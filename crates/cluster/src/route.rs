@@ -91,6 +91,42 @@ fn addr(n: &NodeInfo) -> String {
     format!("{}:{}", n.ip, n.port)
 }
 
+/// Text of `-TRYAGAIN` when a node's queues are full or a leadership
+/// transfer is in progress (transient; nothing was executed).
+pub const ERR_BUSY: &str = "TRYAGAIN Node busy, please retry";
+
+/// Why the node refused an operation that [`route`] had sent to a local
+/// group. Each one means the operation certainly did not execute (so a
+/// client may retry it), which is why they are mapped here with the other
+/// redirects and not by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Leadership moved between routing and proposing; the hint if known.
+    NotLeader(Option<NodeId>),
+    /// No leader (election in progress, or no quorum).
+    NoLeader,
+    /// A queue limit was reached, or Raft refused for a transient reason
+    /// (leadership transfer), or a read's ReadIndex round timed out.
+    Busy,
+}
+
+/// The redirect error for a refused operation on `slot`: `-MOVED` to the
+/// hinted leader when it is another node the map knows, `-TRYAGAIN` when
+/// busy, `-CLUSTERDOWN The cluster is down` when no leader is known.
+pub fn refused_reply(t: &Topology<'_>, slot: SlotId, why: Refused) -> Reply {
+    let moved_to = |n: NodeId| {
+        t.map
+            .node(n)
+            .filter(|_| n != t.me)
+            .map(|info| Reply::error(format!("MOVED {} {}", slot.get(), addr(info))))
+    };
+    match why {
+        Refused::NotLeader(Some(n)) => moved_to(n).unwrap_or_else(|| Reply::error(ERR_DOWN)),
+        Refused::NotLeader(None) | Refused::NoLeader => Reply::error(ERR_DOWN),
+        Refused::Busy => Reply::error(ERR_BUSY),
+    }
+}
+
 /// Decides how to serve a keyed command (see the module doc for the rules).
 pub fn route(t: &Topology<'_>, req: &RouteRequest<'_>) -> Route {
     let Some((&slot, rest)) = req.slots.split_first() else {
@@ -120,7 +156,11 @@ pub fn route(t: &Topology<'_>, req: &RouteRequest<'_>) -> Route {
         return Route::LocalFollowerRead(group);
     }
     let target = t.map.node(leader).expect("voters exist in the map");
-    Route::Error(Reply::error(format!("MOVED {slot} {}", addr(target))))
+    Route::Error(Reply::error(format!(
+        "MOVED {} {}",
+        slot.get(),
+        addr(target)
+    )))
 }
 
 /// Rules 5 and 6: slot migrations (reserved; only reachable once the map

@@ -269,3 +269,31 @@ fn migrations_ask_and_tryagain() {
     };
     assert_eq!(route(&t3, &asking_multi_missing), err(ERR_TRYAGAIN));
 }
+
+#[test]
+fn refusals_after_routing_map_to_retryable_redirects() {
+    use slotraft_cluster::route::ERR_BUSY;
+    use slotraft_cluster::{refused_reply, Refused};
+    let m = map();
+    let (l, h) = (leaders(&[(1, 1), (2, 2)]), BTreeMap::new());
+    let t = Topology::new(&m, NodeId(1), &l, &h);
+    assert_eq!(
+        refused_reply(&t, s(BAR), Refused::NotLeader(Some(NodeId(2)))),
+        Reply::error(format!("MOVED {BAR} 127.0.0.12:7000"))
+    );
+    // A hint naming this node itself or an unknown node is no redirect.
+    for hint in [Some(NodeId(1)), Some(NodeId(9)), None] {
+        assert_eq!(
+            refused_reply(&t, s(BAR), Refused::NotLeader(hint)),
+            Reply::error(ERR_DOWN)
+        );
+    }
+    assert_eq!(
+        refused_reply(&t, s(BAR), Refused::NoLeader),
+        Reply::error(ERR_DOWN)
+    );
+    assert_eq!(
+        refused_reply(&t, s(BAR), Refused::Busy),
+        Reply::error(ERR_BUSY)
+    );
+}
