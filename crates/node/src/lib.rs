@@ -25,6 +25,7 @@
 //! groups on a running node.
 
 pub mod driver;
+pub mod gossip;
 pub mod log_store;
 pub mod transport;
 
@@ -76,6 +77,9 @@ pub struct NodeConfig {
     pub snapshot_log_entries: u64,
     /// How linearizable reads are confirmed; must be the same on every member.
     pub read_mode: ReadMode,
+    /// Redis's `cluster-node-timeout` for gossip failure detection, in ms
+    /// (default [`gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS`]; small in tests).
+    pub gossip_node_timeout_ms: u64,
 }
 
 /// How a leader confirms it still leads before serving a read.
@@ -135,6 +139,7 @@ pub struct NodeHandle {
     stop: Arc<AtomicBool>,
     driver: Mutex<Option<DriverThread>>,
     transport: Transport,
+    gossip: gossip::GossipService,
 }
 
 /// A recovered node state, before its threads start.
@@ -195,6 +200,7 @@ impl NodeHandle {
             .await
             .map_err(|e| StartError::Io(std::io::Error::other(e.to_string())))??;
         let (tx, rx) = sync_channel(INPUT_QUEUE_CAPACITY);
+        let (bus_tx, bus_rx) = tokio::sync::mpsc::channel(transport::BUS_INBOX_CAPACITY);
         let transport = Transport::start(
             TransportConfig {
                 id: cfg.id,
@@ -204,10 +210,20 @@ impl NodeHandle {
                 peers: cfg.peers.clone(),
             },
             tx.clone(),
+            bus_tx,
         )
         .await
         .map_err(StartError::Io)?;
         let leaders = LeaderTable::default();
+        // TODO(integration): pass `watch_map()` and `offer_map` instead of
+        // the gossip task's private map once the node publishes its map.
+        let gossip = gossip::start_for_node(
+            &cfg,
+            &transport,
+            bus_rx,
+            leaders.clone(),
+            gossip::private_map_source(),
+        );
         let stop = Arc::new(AtomicBool::new(false));
         let d = Driver {
             mr,
@@ -230,6 +246,7 @@ impl NodeHandle {
             stop,
             driver: Mutex::new(Some(driver)),
             transport,
+            gossip,
         })
     }
 
@@ -267,6 +284,23 @@ impl NodeHandle {
     /// Transport counters.
     pub fn transport_stats(&self) -> &transport::TransportStats {
         &self.transport.outbox.stats
+    }
+
+    /// Gossip's PFAIL/FAIL view of every member, this node included (for
+    /// CLUSTER NODES / INFO and routing; no driver round trip).
+    pub fn health(&self) -> BTreeMap<NodeId, slotraft_cluster::NodeHealth> {
+        self.gossip.health()
+    }
+
+    /// Leader hints learned by gossip for groups this node does not host
+    /// (hosted groups: [`NodeHandle::leader`], from local Raft).
+    pub fn gossip_leaders(&self) -> BTreeMap<GroupId, NodeId> {
+        self.gossip.leaders()
+    }
+
+    /// Gossip message counters in Redis's `CLUSTER INFO` naming.
+    pub fn gossip_stats(&self) -> Vec<(&'static str, u64)> {
+        self.gossip.stats()
     }
 
     fn submit(&self, req: Request) -> Result<(), NotExecuted> {

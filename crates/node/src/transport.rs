@@ -12,12 +12,26 @@
 //!
 //! Wire format: `u32 len | u8 version | u8 kind | payload`, all little
 //! endian, `len` = bytes after the length field, `2 <= len <= MAX_FRAME_BYTES`
-//! checked before any allocation. The first frame each way is a `Hello`
-//! (magic, cluster id, node id); a foreign cluster id or an unknown node
-//! closes the connection.
+//! and `len <=` the kind's own limit ([`max_frame_len`]) checked before any
+//! allocation. The first frame each way is a `Hello` (magic, cluster id,
+//! node id); a foreign cluster id or an unknown node closes the connection.
+//!
+//! Frame kinds after the hello: `RaftBatch` (to the driver), and the
+//! cluster-bus kinds handed to the gossip task ([`crate::gossip`]) through a
+//! bounded channel: `Gossip` (one `slotraft_gossip::Message`, whose sender
+//! must be the peer authenticated by the hello), `MapRequest` (the asker's
+//! map epoch) and `MapReply` (a `ClusterMap` snapshot, at most
+//! [`MAX_MAP_REPLY_BYTES`]). Every connection is one-way after the hello
+//! (the dialer writes), so an answer travels on the answerer's own outbound
+//! connection. Any undecodable frame closes its connection.
+//!
+//! Link state: the writer tasks record which peers are connected and which
+//! became unreachable (a dial, handshake or write failed); the driver takes
+//! the latter with [`Outbox::take_unreachable`] to tell Raft.
 
 use crate::driver::Request;
 use bytes::{BufMut, Bytes};
+use slotraft_cluster::{ClusterId, ClusterMap};
 use slotraft_raft::Message;
 use slotraft_types::{GroupId, NodeId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -28,7 +42,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 
 /// Wire format version carried in every frame.
@@ -53,15 +67,29 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bound on accepted inbound connections alive at once.
 pub const MAX_INBOUND_CONNS: usize = 1024;
 
+/// Largest `ClusterMap` snapshot sent or accepted in a `MapReply` (the
+/// largest valid map, 16384 shards of 9 replicas, encodes to about 3 MiB).
+pub const MAX_MAP_REPLY_BYTES: usize = 8 << 20;
+/// Capacity of the channel from the inbound connections to the gossip
+/// task; when full, bus frames are dropped (gossip tolerates loss).
+pub const BUS_INBOX_CAPACITY: usize = 4096;
+
 const LEN_BYTES: usize = 4;
 const HEADER_BYTES: usize = 2;
 const HELLO_BYTES: usize = 8 + 16 + 8;
+const MAP_REQUEST_BYTES: usize = 8;
 
 /// Frame kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Hello = 1,
     RaftBatch = 2,
+    /// One gossip message (`slotraft_gossip::Message::encode`).
+    Gossip = 3,
+    /// "Send me your map if newer than this epoch" (`u64` epoch).
+    MapRequest = 4,
+    /// A whole cluster map (`ClusterMap::encode_snapshot`).
+    MapReply = 5,
 }
 
 impl Kind {
@@ -69,9 +97,28 @@ impl Kind {
         match b {
             1 => Some(Kind::Hello),
             2 => Some(Kind::RaftBatch),
+            3 => Some(Kind::Gossip),
+            4 => Some(Kind::MapRequest),
+            5 => Some(Kind::MapReply),
             _ => None,
         }
     }
+}
+
+/// The largest length field (header included) a frame of `kind` may have:
+/// checked as soon as the kind byte is read, before the payload is
+/// allocated, so a peer cannot make us reserve more than its kind needs.
+pub fn max_frame_len(kind: Kind) -> usize {
+    let payload = match kind {
+        Kind::Hello => HELLO_BYTES,
+        Kind::RaftBatch => MAX_FRAME_BYTES - HEADER_BYTES,
+        Kind::Gossip => slotraft_gossip::message::MAX_MESSAGE_BYTES,
+        Kind::MapRequest => MAP_REQUEST_BYTES,
+        Kind::MapReply => MAX_MAP_REPLY_BYTES,
+    };
+    let len = HEADER_BYTES + payload;
+    debug_assert!(len <= MAX_FRAME_BYTES);
+    len
 }
 
 /// Why bytes are not a valid frame (the connection is closed).
@@ -118,16 +165,26 @@ pub fn encode_frame(kind: Kind, payload: &[u8]) -> Vec<u8> {
     buf
 }
 
+/// Checks a frame's header (version and kind bytes) against its length
+/// field: the kind must be known and `len` within its limit.
+pub fn decode_header(header: [u8; HEADER_BYTES], len: usize) -> Result<Kind, FrameError> {
+    if header[0] != FRAME_VERSION {
+        return Err(FrameError::BadVersion(header[0]));
+    }
+    let kind = Kind::from_u8(header[1]).ok_or(FrameError::BadKind(header[1]))?;
+    if len > max_frame_len(kind) {
+        return Err(FrameError::TooLong(len));
+    }
+    Ok(kind)
+}
+
 /// Splits the body of a frame (bytes after the length field) into kind and
 /// payload.
 pub fn decode_body(body: &[u8]) -> Result<(Kind, &[u8]), FrameError> {
-    if body.len() < HEADER_BYTES {
+    let Some(header) = body.get(..HEADER_BYTES) else {
         return Err(FrameError::TooShort);
-    }
-    if body[0] != FRAME_VERSION {
-        return Err(FrameError::BadVersion(body[0]));
-    }
-    let kind = Kind::from_u8(body[1]).ok_or(FrameError::BadKind(body[1]))?;
+    };
+    let kind = decode_header([header[0], header[1]], body.len())?;
     Ok((kind, &body[HEADER_BYTES..]))
 }
 
@@ -147,6 +204,11 @@ pub fn decode_frame(buf: &[u8]) -> Result<Option<Frame<'_>>, FrameError> {
         return Ok(None);
     };
     let len = check_len(u32::from_le_bytes(len.try_into().expect("4 bytes")))?;
+    // The kind's own limit is checked as soon as its byte is there, before
+    // waiting for (or buffering) the rest of an oversized frame.
+    if let Some(h) = buf.get(LEN_BYTES..LEN_BYTES + HEADER_BYTES) {
+        decode_header([h[0], h[1]], len)?;
+    }
     let Some(body) = buf.get(LEN_BYTES..LEN_BYTES + len) else {
         return Ok(None);
     };
@@ -179,6 +241,44 @@ pub fn decode_hello(payload: &[u8]) -> Result<Hello, FrameError> {
             payload[24..32].try_into().expect("8 bytes"),
         )),
     })
+}
+
+/// A `Gossip` frame.
+pub fn encode_gossip(msg: &slotraft_gossip::Message) -> Vec<u8> {
+    encode_frame(Kind::Gossip, &msg.encode())
+}
+
+/// Decodes a `Gossip` payload; never panics (the message codec checks
+/// every count against its named limit before allocating).
+pub fn decode_gossip(payload: &[u8]) -> Result<slotraft_gossip::Message, FrameError> {
+    slotraft_gossip::Message::decode(payload).map_err(|_| FrameError::BadPayload("gossip message"))
+}
+
+/// A `MapRequest` frame: the asker's current map epoch.
+pub fn encode_map_request(epoch: u64) -> Vec<u8> {
+    encode_frame(Kind::MapRequest, &epoch.to_le_bytes())
+}
+
+pub fn decode_map_request(payload: &[u8]) -> Result<u64, FrameError> {
+    let bytes: [u8; MAP_REQUEST_BYTES] = payload
+        .try_into()
+        .map_err(|_| FrameError::BadPayload("map request length"))?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+/// A `MapReply` frame, or `None` if the map's snapshot exceeds
+/// [`MAX_MAP_REPLY_BYTES`] (it is then not sent; peers keep asking).
+pub fn encode_map_reply(map: &ClusterMap) -> Option<Vec<u8>> {
+    let snap = map.encode_snapshot();
+    (snap.len() <= MAX_MAP_REPLY_BYTES).then(|| encode_frame(Kind::MapReply, &snap))
+}
+
+/// Decodes and validates a `MapReply` payload; never panics.
+pub fn decode_map_reply(payload: &[u8]) -> Result<ClusterMap, FrameError> {
+    if payload.len() > MAX_MAP_REPLY_BYTES {
+        return Err(FrameError::TooLong(payload.len()));
+    }
+    ClusterMap::decode_snapshot(payload).map_err(|_| FrameError::BadPayload("cluster map"))
 }
 
 /// Encodes `msgs` (all to one peer) into frames of about
@@ -266,6 +366,63 @@ pub struct TransportStats {
     pub frames_dropped: AtomicU64,
     pub frames_received: AtomicU64,
     pub handshakes_rejected: AtomicU64,
+    /// Connections closed because a frame after the hello was invalid
+    /// (undecodable, oversized for its kind, or a gossip message claiming
+    /// another sender than the authenticated peer).
+    pub frames_rejected: AtomicU64,
+    /// Bus frames (gossip, map request/reply) dropped because the gossip
+    /// task's inbox was full.
+    pub bus_frames_dropped: AtomicU64,
+}
+
+/// A cluster-bus frame decoded by an inbound connection, for the gossip
+/// task. `from` is always the peer authenticated by that connection's hello.
+#[derive(Debug)]
+pub enum BusMessage {
+    Gossip {
+        from: NodeId,
+        msg: slotraft_gossip::Message,
+    },
+    MapRequest {
+        from: NodeId,
+        epoch: u64,
+    },
+    MapReply {
+        from: NodeId,
+        map: Box<ClusterMap>,
+    },
+}
+
+/// Per-peer link state kept by the writer tasks. Both sets hold at most one
+/// entry per configured peer, so they need no other bound.
+#[derive(Debug, Default)]
+pub struct LinkState {
+    connected: Mutex<BTreeSet<NodeId>>,
+    /// Peers whose link failed since the driver last asked.
+    unreachable: Mutex<BTreeSet<NodeId>>,
+}
+
+impl LinkState {
+    fn up(&self, peer: NodeId) {
+        self.connected.lock().expect("links lock").insert(peer);
+    }
+
+    fn down(&self, peer: NodeId) {
+        self.connected.lock().expect("links lock").remove(&peer);
+        self.unreachable.lock().expect("links lock").insert(peer);
+    }
+
+    /// Whether this node's outbound connection to `peer` is established.
+    pub fn is_connected(&self, peer: NodeId) -> bool {
+        self.connected.lock().expect("links lock").contains(&peer)
+    }
+
+    /// Peers whose connection failed (dial, handshake or write error, i.e.
+    /// reconnect backoff started) since the last call; each listed once.
+    pub fn take_unreachable(&self) -> Vec<NodeId> {
+        let mut u = self.unreachable.lock().expect("links lock");
+        std::mem::take(&mut *u).into_iter().collect()
+    }
 }
 
 /// Peers whose link is cut on purpose (in-process fault injection for
@@ -279,6 +436,7 @@ pub struct Outbox {
     peers: Arc<BTreeMap<NodeId, Arc<PeerQueue>>>,
     pub stats: Arc<TransportStats>,
     pub blocked: BlockedPeers,
+    pub links: Arc<LinkState>,
 }
 
 impl Outbox {
@@ -299,22 +457,42 @@ impl Outbox {
         }
     }
 
-    fn push(&self, q: &PeerQueue, frame: Vec<u8>) {
+    /// Queues one already encoded bus frame (gossip, map request/reply)
+    /// for `to`; dropped if `to` is not a peer, its link is cut, or its
+    /// queue is full. Returns whether it was queued.
+    pub fn send_frame(&self, to: NodeId, frame: Vec<u8>) -> bool {
+        if self.blocked.read().expect("blocked lock").contains(&to) {
+            return false;
+        }
+        let Some(q) = self.peers.get(&to) else {
+            return false;
+        };
+        self.push(q, frame)
+    }
+
+    /// Peers whose connection failed since the last call (for Raft's
+    /// `report_unreachable`); see [`LinkState::take_unreachable`].
+    pub fn take_unreachable(&self) -> Vec<NodeId> {
+        self.links.take_unreachable()
+    }
+
+    fn push(&self, q: &PeerQueue, frame: Vec<u8>) -> bool {
         self.push_bounded(q, frame, MAX_PEER_QUEUE_BYTES)
     }
 
     /// Queues `frame` unless the queue would exceed `limit` bytes (then the
     /// frame is dropped and counted: the driver never waits for a peer).
-    fn push_bounded(&self, q: &PeerQueue, frame: Vec<u8>, limit: usize) {
+    fn push_bounded(&self, q: &PeerQueue, frame: Vec<u8>, limit: usize) -> bool {
         let mut g = q.frames.lock().expect("peer queue lock");
         if g.1 + frame.len() > limit {
             self.stats.frames_dropped.fetch_add(1, Ordering::Relaxed);
-            return;
+            return false;
         }
         g.1 += frame.len();
         g.0.push_back(frame);
         drop(g);
         q.notify.notify_one();
+        true
     }
 }
 
@@ -337,10 +515,17 @@ pub struct Transport {
 
 impl Transport {
     /// Binds the bus port and starts the listener and one writer per peer.
-    pub async fn start(cfg: TransportConfig, input: SyncSender<Request>) -> std::io::Result<Self> {
+    /// Raft frames go to the driver's `input`, cluster-bus frames to `bus`
+    /// (the gossip task's inbox, see [`BUS_INBOX_CAPACITY`]).
+    pub async fn start(
+        cfg: TransportConfig,
+        input: SyncSender<Request>,
+        bus: mpsc::Sender<BusMessage>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind((cfg.bind_ip, cfg.bus_port)).await?;
         let local_addr = listener.local_addr()?;
         let stats = Arc::new(TransportStats::default());
+        let links = Arc::new(LinkState::default());
         let tasks: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
         let mut queues = BTreeMap::new();
         let cfg = Arc::new(cfg);
@@ -353,13 +538,22 @@ impl Transport {
                 notify: Notify::new(),
             });
             queues.insert(peer, q.clone());
-            let h = tokio::spawn(writer_loop(cfg.clone(), peer, addr, q, stats.clone()));
+            let w = Writer {
+                cfg: cfg.clone(),
+                peer,
+                addr,
+                q,
+                stats: stats.clone(),
+                links: links.clone(),
+            };
+            let h = tokio::spawn(w.run());
             tasks.lock().expect("tasks").push(h.abort_handle());
         }
         let blocked = BlockedPeers::default();
         let inbound = Inbound {
             cfg: cfg.clone(),
             input,
+            bus,
             stats: stats.clone(),
             blocked: blocked.clone(),
         };
@@ -370,10 +564,17 @@ impl Transport {
                 peers: Arc::new(queues),
                 stats,
                 blocked,
+                links,
             },
             tasks,
             local_addr,
         })
+    }
+
+    /// Registers a task to abort with the transport's own (the gossip task
+    /// lives exactly as long as the bus).
+    pub fn adopt_task(&self, h: AbortHandle) {
+        self.tasks.lock().expect("tasks").push(h);
     }
 
     /// Aborts every task (closes every socket).
@@ -384,33 +585,37 @@ impl Transport {
     }
 }
 
-/// Reads one frame body of at most `max` bytes (checked before allocating:
-/// a peer that has not completed the handshake may only make us allocate
-/// a hello's worth).
-async fn read_frame(s: &mut TcpStream, max: usize) -> Result<Vec<u8>, FrameError> {
-    let mut len = [0u8; LEN_BYTES];
-    s.read_exact(&mut len)
+/// Reads one frame of at most `max` bytes, returning its kind and payload.
+/// Both `max` and the kind's own limit ([`max_frame_len`]) are checked
+/// before the payload is allocated: a peer that has not completed the
+/// handshake may only make us allocate a hello's worth, and an
+/// authenticated one only what its frame kind allows.
+async fn read_frame(s: &mut TcpStream, max: usize) -> Result<(Kind, Vec<u8>), FrameError> {
+    let mut head = [0u8; LEN_BYTES + HEADER_BYTES];
+    s.read_exact(&mut head)
         .await
         .map_err(|_| FrameError::TooShort)?;
-    let len = check_len(u32::from_le_bytes(len))?;
+    let len = check_len(u32::from_le_bytes(
+        head[..LEN_BYTES].try_into().expect("4 bytes"),
+    ))?;
     if len > max {
         return Err(FrameError::TooLong(len));
     }
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body)
+    let kind = decode_header([head[LEN_BYTES], head[LEN_BYTES + 1]], len)?;
+    let mut payload = vec![0u8; len - HEADER_BYTES];
+    s.read_exact(&mut payload)
         .await
         .map_err(|_| FrameError::TooShort)?;
-    Ok(body)
+    Ok((kind, payload))
 }
 
 /// Reads and checks the peer's `Hello`.
 async fn expect_hello(s: &mut TcpStream, cfg: &TransportConfig) -> Result<Hello, FrameError> {
-    let body = read_frame(s, HEADER_BYTES + HELLO_BYTES).await?;
-    let (kind, payload) = decode_body(&body)?;
+    let (kind, payload) = read_frame(s, HEADER_BYTES + HELLO_BYTES).await?;
     if kind != Kind::Hello {
         return Err(FrameError::BadKind(kind as u8));
     }
-    let h = decode_hello(payload)?;
+    let h = decode_hello(&payload)?;
     if h.cluster_id != cfg.cluster_id {
         return Err(FrameError::ForeignCluster(h.cluster_id));
     }
@@ -445,45 +650,58 @@ async fn dial(cfg: &TransportConfig, peer: NodeId, addr: SocketAddr) -> std::io:
     Ok(s)
 }
 
-/// Dials `peer` (with backoff) and writes its queued frames, forever.
-async fn writer_loop(
+/// One peer's writer task.
+struct Writer {
     cfg: Arc<TransportConfig>,
     peer: NodeId,
     addr: SocketAddr,
     q: Arc<PeerQueue>,
     stats: Arc<TransportStats>,
-) {
-    let mut backoff = MIN_BACKOFF;
-    loop {
-        let conn = tokio::time::timeout(HANDSHAKE_TIMEOUT, dial(&cfg, peer, addr)).await;
-        let mut s = match conn {
-            Ok(Ok(s)) => s,
-            _ => {
+    links: Arc<LinkState>,
+}
+
+impl Writer {
+    /// Dials the peer (with backoff) and writes its queued frames, forever.
+    async fn run(self) {
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let conn =
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, dial(&self.cfg, self.peer, self.addr))
+                    .await;
+            let Ok(Ok(mut s)) = conn else {
+                self.links.down(self.peer);
                 // Messages queued for an unreachable peer are stale by the
                 // time it is back (Raft resends what still matters).
-                clear(&q);
+                clear(&self.q);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
-            }
-        };
-        backoff = MIN_BACKOFF;
-        // Bounded per iteration: one queue drain; ends on a write error.
-        'conn: loop {
+            };
+            backoff = MIN_BACKOFF;
+            self.links.up(self.peer);
+            self.drain_into(&mut s).await;
+            self.links.down(self.peer);
+        }
+    }
+
+    /// Writes queued frames to `s` until a write fails. Bounded per
+    /// iteration: one queue drain.
+    async fn drain_into(&self, s: &mut TcpStream) {
+        loop {
             let batch: Vec<Vec<u8>> = {
-                let mut g = q.frames.lock().expect("peer queue lock");
+                let mut g = self.q.frames.lock().expect("peer queue lock");
                 g.1 = 0;
                 g.0.drain(..).collect()
             };
             if batch.is_empty() {
-                q.notify.notified().await;
+                self.q.notify.notified().await;
                 continue;
             }
             for f in batch {
                 if s.write_all(&f).await.is_err() {
-                    break 'conn;
+                    return;
                 }
-                stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+                self.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -500,6 +718,7 @@ fn clear(q: &PeerQueue) {
 struct Inbound {
     cfg: Arc<TransportConfig>,
     input: SyncSender<Request>,
+    bus: mpsc::Sender<BusMessage>,
     stats: Arc<TransportStats>,
     blocked: BlockedPeers,
 }
@@ -520,48 +739,124 @@ async fn accept_loop(listener: TcpListener, inbound: Inbound, tasks: Arc<Mutex<V
     }
 }
 
-/// One inbound connection: handshake, then frames into the driver's input.
+/// One inbound connection: handshake, then frames into the driver's input
+/// (Raft) or the gossip task's inbox (bus kinds).
 async fn serve_inbound(mut s: TcpStream, inb: Inbound) {
-    let Inbound {
-        cfg,
-        input,
-        stats,
-        blocked,
-    } = inb;
     let _ = s.set_nodelay(true);
-    let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, expect_hello(&mut s, &cfg)).await {
+    let hello = match tokio::time::timeout(HANDSHAKE_TIMEOUT, expect_hello(&mut s, &inb.cfg)).await
+    {
         Ok(Ok(h)) => h,
         _ => {
-            stats.handshakes_rejected.fetch_add(1, Ordering::Relaxed);
+            inb.stats
+                .handshakes_rejected
+                .fetch_add(1, Ordering::Relaxed);
             return; // closes the connection
         }
     };
-    if s.write_all(&hello_of(&cfg)).await.is_err() {
+    if s.write_all(&hello_of(&inb.cfg)).await.is_err() {
         return;
     }
     // Bounded: each iteration consumes one frame; ends on any error.
     loop {
-        let Ok(body) = read_frame(&mut s, MAX_FRAME_BYTES).await else {
+        let Ok((kind, payload)) = read_frame(&mut s, MAX_FRAME_BYTES).await else {
             return;
         };
-        let Ok((Kind::RaftBatch, payload)) = decode_body(&body) else {
-            return;
+        let item = match decode_inbound(kind, &payload, hello.node, inb.cfg.cluster_id) {
+            Ok(item) => item,
+            Err(_) => {
+                inb.stats.frames_rejected.fetch_add(1, Ordering::Relaxed);
+                return; // closes the connection
+            }
         };
-        let Ok(msgs) = decode_raft_batch(payload) else {
-            return;
-        };
-        stats.frames_received.fetch_add(1, Ordering::Relaxed);
-        if blocked.read().expect("blocked lock").contains(&hello.node) {
+        inb.stats.frames_received.fetch_add(1, Ordering::Relaxed);
+        if inb
+            .blocked
+            .read()
+            .expect("blocked lock")
+            .contains(&hello.node)
+        {
             continue; // link cut on purpose: drop what arrives
         }
-        // A peer speaks only for itself.
-        let msgs: Vec<_> = msgs
-            .into_iter()
-            .filter(|(_, m)| m.from == hello.node)
-            .collect();
-        match input.try_send(Request::Peer(msgs)) {
-            Ok(()) | Err(TrySendError::Full(_)) => {} // full: dropped, Raft retries
-            Err(TrySendError::Disconnected(_)) => return,
+        if !inb.deliver(item) {
+            return;
+        }
+    }
+}
+
+/// A decoded frame after the hello, ready for delivery.
+#[derive(Debug)]
+enum InboundItem {
+    Raft(Vec<(GroupId, Message)>),
+    Bus(BusMessage),
+}
+
+/// Decodes one frame from the authenticated peer `from`. An error means the
+/// peer is broken or lying: the caller closes the connection.
+fn decode_inbound(
+    kind: Kind,
+    payload: &[u8],
+    from: NodeId,
+    cluster_id: u128,
+) -> Result<InboundItem, FrameError> {
+    Ok(match kind {
+        Kind::Hello => return Err(FrameError::BadKind(kind as u8)),
+        Kind::RaftBatch => {
+            // A peer speaks only for itself.
+            let msgs = decode_raft_batch(payload)?
+                .into_iter()
+                .filter(|(_, m)| m.from == from)
+                .collect();
+            InboundItem::Raft(msgs)
+        }
+        Kind::Gossip => {
+            let msg = decode_gossip(payload)?;
+            if msg.sender != from {
+                return Err(FrameError::UnknownNode(msg.sender));
+            }
+            if msg.cluster_id != ClusterId(cluster_id) {
+                return Err(FrameError::ForeignCluster(msg.cluster_id.0));
+            }
+            InboundItem::Bus(BusMessage::Gossip { from, msg })
+        }
+        Kind::MapRequest => InboundItem::Bus(BusMessage::MapRequest {
+            from,
+            epoch: decode_map_request(payload)?,
+        }),
+        Kind::MapReply => {
+            let map = decode_map_reply(payload)?;
+            // An empty (never bootstrapped) map has cluster id 0 and is
+            // useless to a receiver anyway.
+            if map.cluster_id() != ClusterId(cluster_id) {
+                return Err(FrameError::ForeignCluster(map.cluster_id().0));
+            }
+            InboundItem::Bus(BusMessage::MapReply {
+                from,
+                map: Box::new(map),
+            })
+        }
+    })
+}
+
+impl Inbound {
+    /// Hands a decoded frame on; full queues drop it (Raft and gossip both
+    /// retry). False once the driver is gone (the node stops).
+    fn deliver(&self, item: InboundItem) -> bool {
+        match item {
+            InboundItem::Raft(msgs) => match self.input.try_send(Request::Peer(msgs)) {
+                Ok(()) | Err(TrySendError::Full(_)) => true,
+                Err(TrySendError::Disconnected(_)) => false,
+            },
+            InboundItem::Bus(m) => match self.bus.try_send(m) {
+                Ok(()) => true,
+                // Closed: the gossip task is gone; Raft traffic on this
+                // connection still matters, so only the bus frame is lost.
+                Err(_) => {
+                    self.stats
+                        .bus_frames_dropped
+                        .fetch_add(1, Ordering::Relaxed);
+                    true
+                }
+            },
         }
     }
 }
@@ -641,6 +936,7 @@ mod tests {
             peers: Arc::new(BTreeMap::from([(NodeId(2), q.clone())])),
             stats: Arc::default(),
             blocked: BlockedPeers::default(),
+            links: Arc::default(),
         };
         for _ in 0..5 {
             out.push_bounded(&q, vec![0u8; 100], 250);
@@ -650,6 +946,208 @@ mod tests {
         assert_eq!(out.stats.frames_dropped.load(Ordering::Relaxed), 3);
     }
 
+    fn gossip_msg(sender: u64) -> slotraft_gossip::Message {
+        use slotraft_gossip::{GossipEntry, LeaderHint, MessageKind};
+        slotraft_gossip::Message {
+            kind: MessageKind::Ping,
+            cluster_id: ClusterId(CID),
+            sender: NodeId(sender),
+            config_epoch: 7,
+            failed: None,
+            gossip: vec![GossipEntry {
+                node: NodeId(3),
+                state: slotraft_cluster::HealthState::PFail,
+                pong_age_ms: 1234,
+            }],
+            leaders: vec![LeaderHint {
+                group: GroupId(4),
+                leader: NodeId(sender),
+                term: Term(9),
+            }],
+        }
+    }
+
+    const CID: u128 = 0xC1_u128 << 100;
+
+    fn bootstrapped_map(cluster: u128) -> ClusterMap {
+        use slotraft_cluster::{plan_cluster, MetaCommand, NodeSpec};
+        use std::net::Ipv4Addr;
+        let specs: Vec<NodeSpec> = (1..=3u16)
+            .map(|i| NodeSpec {
+                id: NodeId(i as u64),
+                ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                port: 7000 + i,
+                bus_port: 17000 + i,
+            })
+            .collect();
+        let plan = plan_cluster(ClusterId(cluster), &specs, None, 3).unwrap();
+        let mut map = ClusterMap::new();
+        map.apply(&MetaCommand::Bootstrap(plan)).unwrap();
+        map
+    }
+
+    #[test]
+    fn gossip_frame_roundtrip_truncated_and_oversized() {
+        let m = gossip_msg(2);
+        let f = encode_gossip(&m);
+        let Frame {
+            kind,
+            payload,
+            used,
+        } = decode_frame(&f).unwrap().unwrap();
+        assert_eq!((kind, used), (Kind::Gossip, f.len()));
+        assert_eq!(decode_gossip(payload).unwrap(), m);
+        // Every strict prefix is "need more bytes", never a frame.
+        for cut in 0..f.len() {
+            assert_eq!(decode_frame(&f[..cut]), Ok(None), "prefix {cut}");
+        }
+        // A truncated payload inside a well-formed frame is rejected.
+        let short = encode_frame(Kind::Gossip, &payload[..payload.len() - 1]);
+        let fr = decode_frame(&short).unwrap().unwrap();
+        assert!(decode_gossip(fr.payload).is_err());
+        // A length over the gossip limit (far below MAX_FRAME_BYTES) is
+        // refused from the header alone, before the payload arrives.
+        let too_long = max_frame_len(Kind::Gossip) + 1;
+        let mut head = (too_long as u32).to_le_bytes().to_vec();
+        head.extend_from_slice(&[FRAME_VERSION, Kind::Gossip as u8]);
+        assert_eq!(decode_frame(&head), Err(FrameError::TooLong(too_long)));
+        assert!(too_long < MAX_FRAME_BYTES);
+    }
+
+    #[test]
+    fn map_request_roundtrip_and_bad_lengths() {
+        let f = encode_map_request(0x0102_0304_0506_0708);
+        let fr = decode_frame(&f).unwrap().unwrap();
+        assert_eq!(fr.kind, Kind::MapRequest);
+        assert_eq!(decode_map_request(fr.payload), Ok(0x0102_0304_0506_0708));
+        assert!(decode_map_request(&fr.payload[..7]).is_err());
+        assert!(decode_map_request(&[0u8; 9]).is_err());
+        let mut head = ((HEADER_BYTES + 9) as u32).to_le_bytes().to_vec();
+        head.extend_from_slice(&[FRAME_VERSION, Kind::MapRequest as u8]);
+        assert_eq!(
+            decode_frame(&head),
+            Err(FrameError::TooLong(HEADER_BYTES + 9))
+        );
+    }
+
+    #[test]
+    fn map_reply_roundtrip_truncated_and_oversized() {
+        let map = bootstrapped_map(CID);
+        let f = encode_map_reply(&map).expect("small map fits");
+        let fr = decode_frame(&f).unwrap().unwrap();
+        assert_eq!(fr.kind, Kind::MapReply);
+        let back = decode_map_reply(fr.payload).unwrap();
+        assert_eq!(back.encode_snapshot(), map.encode_snapshot());
+        assert_eq!(back.epoch(), map.epoch());
+        for cut in [0, 1, fr.payload.len() / 2, fr.payload.len() - 1] {
+            assert!(decode_map_reply(&fr.payload[..cut]).is_err(), "cut {cut}");
+        }
+        assert!(decode_map_reply(&vec![0u8; MAX_MAP_REPLY_BYTES + 1]).is_err());
+        let too_long = max_frame_len(Kind::MapReply) + 1;
+        let mut head = (too_long as u32).to_le_bytes().to_vec();
+        head.extend_from_slice(&[FRAME_VERSION, Kind::MapReply as u8]);
+        assert_eq!(decode_frame(&head), Err(FrameError::TooLong(too_long)));
+    }
+
+    #[test]
+    fn unknown_kind_and_version_are_rejected() {
+        let mut f = encode_map_request(1);
+        f[5] = 6;
+        assert_eq!(decode_frame(&f), Err(FrameError::BadKind(6)));
+        f[4] = FRAME_VERSION + 1;
+        assert_eq!(
+            decode_frame(&f),
+            Err(FrameError::BadVersion(FRAME_VERSION + 1))
+        );
+    }
+
+    #[test]
+    fn inbound_gossip_must_come_from_the_authenticated_peer() {
+        let payload = gossip_msg(2).encode();
+        let ok = decode_inbound(Kind::Gossip, &payload, NodeId(2), CID).unwrap();
+        assert!(matches!(
+            ok,
+            InboundItem::Bus(BusMessage::Gossip {
+                from: NodeId(2),
+                ..
+            })
+        ));
+        // Node 3's connection relaying a message that claims to be node 2's.
+        assert_eq!(
+            decode_inbound(Kind::Gossip, &payload, NodeId(3), CID).unwrap_err(),
+            FrameError::UnknownNode(NodeId(2))
+        );
+        assert_eq!(
+            decode_inbound(Kind::Gossip, &payload, NodeId(2), CID + 1).unwrap_err(),
+            FrameError::ForeignCluster(CID)
+        );
+        assert!(decode_inbound(Kind::Hello, &payload, NodeId(2), CID).is_err());
+    }
+
+    #[test]
+    fn inbound_map_reply_of_another_cluster_is_rejected() {
+        let snap = bootstrapped_map(CID).encode_snapshot();
+        assert!(matches!(
+            decode_inbound(Kind::MapReply, &snap, NodeId(2), CID),
+            Ok(InboundItem::Bus(BusMessage::MapReply {
+                from: NodeId(2),
+                ..
+            }))
+        ));
+        assert_eq!(
+            decode_inbound(Kind::MapReply, &snap, NodeId(2), CID + 1).unwrap_err(),
+            FrameError::ForeignCluster(CID)
+        );
+        let empty = ClusterMap::new().encode_snapshot();
+        assert!(decode_inbound(Kind::MapReply, &empty, NodeId(2), CID).is_err());
+    }
+
+    #[test]
+    fn inbound_raft_batch_keeps_only_the_peers_own_messages() {
+        let msgs = vec![(GroupId(1), heartbeat(2, 1)), (GroupId(2), heartbeat(3, 1))];
+        let f = encode_raft_batches(&msgs).remove(0);
+        let fr = decode_frame(&f).unwrap().unwrap();
+        let InboundItem::Raft(got) =
+            decode_inbound(Kind::RaftBatch, fr.payload, NodeId(2), CID).unwrap()
+        else {
+            panic!("raft batch decoded as something else");
+        };
+        assert_eq!(got, vec![(GroupId(1), heartbeat(2, 1))]);
+    }
+
+    #[test]
+    fn link_state_reports_each_failure_once() {
+        let l = LinkState::default();
+        l.up(NodeId(2));
+        assert!(l.is_connected(NodeId(2)));
+        assert!(l.take_unreachable().is_empty());
+        l.down(NodeId(2));
+        l.down(NodeId(2));
+        l.down(NodeId(3));
+        assert!(!l.is_connected(NodeId(2)));
+        assert_eq!(l.take_unreachable(), vec![NodeId(2), NodeId(3)]);
+        assert!(l.take_unreachable().is_empty());
+    }
+
+    #[test]
+    fn send_frame_respects_blocked_links_and_unknown_peers() {
+        let q = Arc::new(PeerQueue {
+            frames: Mutex::new((VecDeque::new(), 0)),
+            notify: Notify::new(),
+        });
+        let out = Outbox {
+            peers: Arc::new(BTreeMap::from([(NodeId(2), q.clone())])),
+            stats: Arc::default(),
+            blocked: BlockedPeers::default(),
+            links: Arc::default(),
+        };
+        assert!(out.send_frame(NodeId(2), encode_map_request(1)));
+        assert!(!out.send_frame(NodeId(9), encode_map_request(1)));
+        out.blocked.write().unwrap().insert(NodeId(2));
+        assert!(!out.send_frame(NodeId(2), encode_map_request(1)));
+        assert_eq!(q.frames.lock().unwrap().0.len(), 1);
+    }
+
     proptest! {
         #[test]
         fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
@@ -657,9 +1155,33 @@ mod tests {
                 prop_assert!(used <= bytes.len());
                 let _ = decode_hello(payload);
                 let _ = decode_raft_batch(payload);
+                let _ = decode_gossip(payload);
+                let _ = decode_map_request(payload);
+                let _ = decode_map_reply(payload);
             }
             let _ = decode_raft_batch(&bytes);
             let _ = decode_hello(&bytes);
+            let _ = decode_gossip(&bytes);
+            let _ = decode_map_reply(&bytes);
+            for kind in [Kind::Gossip, Kind::MapRequest, Kind::MapReply, Kind::RaftBatch] {
+                let _ = decode_inbound(kind, &bytes, NodeId(2), CID);
+            }
+        }
+
+        #[test]
+        fn corrupted_bus_frames_never_panic(flip in 0usize..4096, val in any::<u8>()) {
+            let mut g = encode_gossip(&gossip_msg(2));
+            let i = flip % g.len();
+            g[i] = val;
+            if let Ok(Some(Frame { kind, payload, .. })) = decode_frame(&g) {
+                let _ = decode_inbound(kind, payload, NodeId(2), CID);
+            }
+            let mut m = encode_map_reply(&bootstrapped_map(CID)).unwrap();
+            let i = flip % m.len();
+            m[i] = val;
+            if let Ok(Some(Frame { kind, payload, .. })) = decode_frame(&m) {
+                let _ = decode_inbound(kind, payload, NodeId(2), CID);
+            }
         }
 
         #[test]

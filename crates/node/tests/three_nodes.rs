@@ -76,6 +76,7 @@ impl Cluster {
                 groups: vec![(G1, voters.clone()), (G2, voters.clone())],
                 snapshot_log_entries,
                 read_mode,
+                gossip_node_timeout_ms: slotraft_node::gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS,
             })
             .collect();
         let mut c = Cluster {
@@ -463,6 +464,7 @@ async fn dialer_connects_from_its_bind_address_and_says_hello_first() {
                 peers: BTreeMap::from([(NodeId(2), fake_peer.local_addr().unwrap())]),
             },
             tx,
+            tokio::sync::mpsc::channel(16).0,
         )
         .await
         .unwrap();
