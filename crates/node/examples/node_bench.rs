@@ -48,6 +48,7 @@ async fn start(mode: ReadMode, dirs: &[tempfile::TempDir]) -> Vec<Arc<NodeHandle
             groups: vec![(G, (1..=3).map(NodeId).collect())],
             snapshot_log_entries: SNAPSHOT_LOG_ENTRIES,
             read_mode: mode,
+            meta: None,
             gossip_node_timeout_ms: slotraft_node::gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS,
         };
         nodes.push(Arc::new(NodeHandle::start(cfg).await.unwrap()));

@@ -12,10 +12,22 @@
 //! transport → answer clients → publish leader changes → compact logs
 //! grown past `snapshot_log_entries` ([`SNAPSHOT_LOG_ENTRIES`] by default).
 //!
+//! Once per tick it tells Raft about peers whose connection failed
+//! (`Outbox::take_unreachable` → `MultiRaft::report_unreachable`).
+//!
+//! After each round the driver also publishes the metadata replica's map
+//! when it changed ([`MapCache::offer`]), forwards ready keys of leader
+//! groups to the server's bounded channel ([`READY_KEYS_CAPACITY`], overflow
+//! dropped), and settles leadership transfers: a transfer is answered when
+//! this node sees the target lead the group, and re-requested every
+//! [`TRANSFER_RETRY`] until [`TRANSFER_TIMEOUT`] (a forwarded request is a
+//! single Raft message and may be lost).
+//!
 //! Invariant: no message leaves and no client is answered before the
 //! persist of the same round is durable (when Raft asked for a sync).
 
 use crate::log_store::{self, SharedMeta, WalStorage};
+use crate::map_cache::MapCache;
 use crate::transport::Outbox;
 use bytes::Bytes;
 use slotraft_multiraft::{Completion, GroupStatus, MultiRaft, NotExecuted, Op, Token};
@@ -27,7 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 /// Raft tick period (design doc §8).
 pub const DEFAULT_TICK: Duration = Duration::from_millis(10);
@@ -40,6 +52,16 @@ pub const DEFAULT_HEARTBEAT_TICK: usize = 5;
 pub const INPUT_QUEUE_CAPACITY: usize = 16_384;
 /// Requests taken per round, so ticks and persists are never starved.
 pub const MAX_REQUESTS_PER_ROUND: usize = 4_096;
+/// Capacity of the ready-keys channel to the server; full → dropped.
+pub const READY_KEYS_CAPACITY: usize = 1024;
+/// Leadership transfers waiting for their outcome at once; beyond → `Busy`.
+pub const MAX_PENDING_TRANSFERS: usize = 256;
+/// A leadership transfer not observed within this time fails (`Dropped`).
+pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
+/// A pending transfer is requested again this often (the forwarded
+/// request is one Raft message: lost with a dropped frame, and the Raft
+/// leader abandons a transfer after an election timeout).
+pub const TRANSFER_RETRY: Duration = Duration::from_millis(250);
 /// Default: a group's log is compacted behind a snapshot once it holds this
 /// many applied entries.
 pub const SNAPSHOT_LOG_ENTRIES: u64 = 20_000;
@@ -58,11 +80,15 @@ pub enum Request {
     },
     /// One inbound frame's messages (already checked to be from its sender).
     Peer(Vec<(GroupId, Message)>),
+    /// Answered once `to` is seen leading `group` (or why not).
     Transfer {
         group: GroupId,
         to: NodeId,
         reply: oneshot::Sender<Result<(), NotExecuted>>,
     },
+    /// The connection to a peer failed: Raft probes it instead of
+    /// streaming to it (`MultiRaft::report_unreachable`).
+    Unreachable(NodeId),
     Status {
         group: GroupId,
         reply: oneshot::Sender<Option<GroupStatus>>,
@@ -90,6 +116,25 @@ pub struct Driver {
     pub stop: Arc<AtomicBool>,
     /// Applied entries kept in a group's log before it is compacted.
     pub snapshot_log_entries: u64,
+    /// Where a changed metadata map is published.
+    pub maps: MapCache,
+    /// Ready keys of leader groups, to the server (bounded, lossy).
+    pub ready_keys: mpsc::Sender<(GroupId, Vec<Bytes>)>,
+    /// Leadership transfers waiting to be observed (at most
+    /// [`MAX_PENDING_TRANSFERS`]).
+    pub transfers: Vec<PendingTransfer>,
+    /// The node directory's lock: held exactly as long as this driver
+    /// (the only WAL writer) exists.
+    pub _dir_lock: std::fs::File,
+}
+
+/// A leadership transfer waiting to be observed.
+pub struct PendingTransfer {
+    group: GroupId,
+    to: NodeId,
+    deadline: Instant,
+    next_retry: Instant,
+    reply: oneshot::Sender<Result<(), NotExecuted>>,
 }
 
 fn now_ms() -> u64 {
@@ -130,6 +175,11 @@ impl Driver {
             }
             let ticked = Instant::now() >= next_tick;
             if ticked {
+                // Failed connections since the last tick: Raft probes those
+                // peers instead of streaming to them.
+                for peer in self.outbox.take_unreachable() {
+                    self.mr.report_unreachable(peer);
+                }
                 self.mr.tick();
                 next_tick += DEFAULT_TICK;
                 // After a long stall do not fire a burst of ticks.
@@ -179,13 +229,74 @@ impl Driver {
                     let _ = self.mr.step(g, m);
                 }
             }
-            Request::Transfer { group, to, reply } => {
-                let _ = reply.send(self.mr.transfer_leader(group, to));
-            }
+            Request::Transfer { group, to, reply } => self.start_transfer(group, to, reply),
+            Request::Unreachable(peer) => self.mr.report_unreachable(peer),
             Request::Status { group, reply } => {
                 let _ = reply.send(self.mr.status(group));
             }
         }
+    }
+
+    fn start_transfer(
+        &mut self,
+        group: GroupId,
+        to: NodeId,
+        reply: oneshot::Sender<Result<(), NotExecuted>>,
+    ) {
+        let Some(status) = self.mr.status(group) else {
+            let _ = reply.send(Err(NotExecuted::UnknownGroup));
+            return;
+        };
+        if status.leader == Some(to) {
+            let _ = reply.send(Ok(()));
+            return;
+        }
+        if self.transfers.len() >= MAX_PENDING_TRANSFERS {
+            let _ = reply.send(Err(NotExecuted::Busy));
+            return;
+        }
+        if let Err(e) = self.mr.transfer_leader(group, to) {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let now = Instant::now();
+        self.transfers.push(PendingTransfer {
+            group,
+            to,
+            deadline: now + TRANSFER_TIMEOUT,
+            next_retry: now + TRANSFER_RETRY,
+            reply,
+        });
+    }
+
+    /// Answers transfers whose target now leads, fails expired ones, and
+    /// re-requests the rest when their retry time came (bounded by
+    /// [`MAX_PENDING_TRANSFERS`]).
+    fn settle_transfers(&mut self) {
+        if self.transfers.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut still = Vec::with_capacity(self.transfers.len());
+        for mut t in std::mem::take(&mut self.transfers) {
+            let leader = self.mr.status(t.group).and_then(|s| s.leader);
+            if leader == Some(t.to) {
+                let _ = t.reply.send(Ok(()));
+            } else if now >= t.deadline || t.reply.is_closed() {
+                let _ = t.reply.send(Err(NotExecuted::Dropped(format!(
+                    "leadership of group {} did not move to node {} within {:?}",
+                    t.group, t.to, TRANSFER_TIMEOUT
+                ))));
+            } else {
+                if now >= t.next_retry {
+                    t.next_retry = now + TRANSFER_RETRY;
+                    // No leader known right now: try again at the next retry.
+                    let _ = self.mr.transfer_leader(t.group, t.to);
+                }
+                still.push(t);
+            }
+        }
+        self.transfers = still;
     }
 
     fn round(&mut self, p: &mut Pending) -> Result<(), slotraft_storage::Error> {
@@ -218,6 +329,15 @@ impl Driver {
                 table.insert(g, LeaderInfo { leader, term });
             }
         }
+        if let Some(map) = out.map_changed {
+            self.maps.offer(map);
+        }
+        for batch in out.ready_keys {
+            // Full or not taken yet: dropped (the server re-checks parked
+            // clients on a timer); closed: nobody is listening.
+            let _ = self.ready_keys.try_send(batch);
+        }
+        self.settle_transfers();
         Ok(())
     }
 

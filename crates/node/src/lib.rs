@@ -16,28 +16,37 @@
 //! Use: inside a tokio runtime, `NodeHandle::start(NodeConfig)`, share the
 //! handle behind an `Arc`, call `propose`/`read`/`status`/`leader`/
 //! `transfer_leader`, and `shutdown().await` before restarting a node from
-//! the same directory (the WAL has no directory lock yet).
+//! the same directory. `start` holds an exclusive lock on `dir/LOCK` for as
+//! long as the driver thread runs, so two processes can never share a WAL.
 //!
-//! TODO(integration), not in this crate yet: the metadata group (group 0
-//! with `cluster::ClusterMap` as its state machine), `Gossip` and map-pull
-//! frame kinds on the bus, telling Raft about unreachable peers
-//! (`report_unreachable`, needs a `MultiRaft` hook), and adding/removing
-//! groups on a running node.
+//! Cluster map: if [`NodeConfig::meta`] is set the node hosts a replica of
+//! the metadata group ([`GroupId::METADATA`], state machine
+//! `slotraft_cluster::ClusterMap`); [`NodeHandle::cluster_map`] is the
+//! newest map the node knows (applied by its metadata replica, or offered
+//! by gossip), published through a `tokio::sync::watch` channel, and only
+//! ever replaced by a map with a higher epoch.
+//!
+//! TODO(integration), not in this crate yet: adding/removing groups on a
+//! running node (the map says which groups a node should host; the node
+//! still hosts exactly `NodeConfig::groups`).
 
 pub mod driver;
 pub mod gossip;
 pub mod log_store;
+pub mod map_cache;
 pub mod transport;
 
 pub use driver::{
     LeaderInfo, DEFAULT_ELECTION_TICK, DEFAULT_HEARTBEAT_TICK, DEFAULT_TICK, INPUT_QUEUE_CAPACITY,
-    SNAPSHOT_LOG_ENTRIES,
+    MAX_PENDING_TRANSFERS, READY_KEYS_CAPACITY, SNAPSHOT_LOG_ENTRIES, TRANSFER_TIMEOUT,
 };
+pub use map_cache::MapCache;
 pub use slotraft_multiraft::{Completion, GroupStatus, NotExecuted, Op};
 
 use bytes::Bytes;
 use driver::{Driver, LeaderTable, Request};
 use log_store::{GroupMeta, SharedMeta, WalStorage};
+use slotraft_cluster::{ClusterMap, MetaCommand};
 use slotraft_keyspace::Keyspace;
 use slotraft_multiraft::{Limits, MultiRaft};
 use slotraft_raft::{ConfState, Config};
@@ -50,7 +59,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot, watch};
 use transport::{Transport, TransportConfig};
 
 /// Offset of the cluster-bus port from the client port (as in Redis).
@@ -77,10 +86,28 @@ pub struct NodeConfig {
     pub snapshot_log_entries: u64,
     /// How linearizable reads are confirmed; must be the same on every member.
     pub read_mode: ReadMode,
+    /// `Some` = this node hosts a replica of the metadata group
+    /// ([`GroupId::METADATA`]); `None` = it only caches maps it is offered.
+    /// (`groups` lists shard groups only.)
+    pub meta: Option<MetaGroupConfig>,
     /// Redis's `cluster-node-timeout` for gossip failure detection, in ms
     /// (default [`gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS`]; small in tests).
     pub gossip_node_timeout_ms: u64,
 }
+
+/// This node's replica of the metadata group.
+#[derive(Clone, Debug)]
+pub struct MetaGroupConfig {
+    /// The metadata group's INITIAL voters (as `groups` for shard groups).
+    pub voters: Vec<NodeId>,
+    /// The map the group starts from at log index 0 (usually
+    /// `ClusterMap::new()`: the bootstrap is itself a replicated command).
+    /// Ignored once the group has a snapshot.
+    pub initial: ClusterMap,
+}
+
+/// Name of the lock file in a node's directory.
+pub const DIR_LOCK_FILE: &str = "LOCK";
 
 /// How a leader confirms it still leads before serving a read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -105,11 +132,24 @@ pub enum StartError {
     Storage(slotraft_storage::Error),
     Raft(slotraft_raft::Error),
     Snapshot(std::io::Error),
+    /// Another process (or another `NodeHandle` in this one) holds the lock
+    /// on this node directory.
+    DirLocked(PathBuf),
+    /// The configuration contradicts itself (the text says how).
+    BadConfig(&'static str),
 }
 
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{self:?}")
+        match self {
+            StartError::DirLocked(p) => write!(
+                f,
+                "node directory {} is in use by another slotraft node (lock {DIR_LOCK_FILE} held)",
+                p.display()
+            ),
+            StartError::BadConfig(why) => write!(f, "bad node configuration: {why}"),
+            other => write!(f, "{other:?}"),
+        }
     }
 }
 
@@ -127,6 +167,9 @@ pub fn raft_config(id: NodeId, group: GroupId, seed: u64, read_mode: ReadMode) -
     c
 }
 
+/// Receiver of `(group, keys)` that became ready on a leader group.
+pub type ReadyKeys = mpsc::Receiver<(GroupId, Vec<Bytes>)>;
+
 /// The driver thread's join handle, taken once by [`NodeHandle::shutdown`].
 type DriverThread = JoinHandle<Result<(), slotraft_storage::Error>>;
 
@@ -138,6 +181,10 @@ pub struct NodeHandle {
     leaders: LeaderTable,
     stop: Arc<AtomicBool>,
     driver: Mutex<Option<DriverThread>>,
+    /// The newest known cluster map (see [`map_cache`]).
+    maps: MapCache,
+    /// Ready keys of leader groups; taken once by the server.
+    ready_keys: Mutex<Option<ReadyKeys>>,
     transport: Transport,
     gossip: gossip::GossipService,
 }
@@ -147,11 +194,43 @@ struct Built {
     mr: MultiRaft<WalStorage>,
     store: Arc<Store>,
     metas: BTreeMap<GroupId, SharedMeta>,
+    /// The open, exclusively locked `dir/LOCK` (unlocked when dropped).
+    dir_lock: std::fs::File,
+    /// The map to publish first: the metadata replica's recovered map, or
+    /// the empty map.
+    map: ClusterMap,
+}
+
+/// Takes the exclusive lock on `dir/LOCK` (an advisory `flock`: released by
+/// the kernel when the file is closed, so a crashed node never leaves a
+/// stale lock behind).
+fn lock_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
+    use fs2::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(DIR_LOCK_FILE))
+        .map_err(StartError::Io)?;
+    match file.try_lock_exclusive() {
+        Ok(()) => Ok(file),
+        Err(e) if e.kind() == fs2::lock_contended_error().kind() => {
+            Err(StartError::DirLocked(dir.to_path_buf()))
+        }
+        Err(e) => Err(StartError::Io(e)),
+    }
 }
 
 /// Opens the store and builds every group (restoring snapshots).
 fn build_multiraft(cfg: &NodeConfig) -> Result<Built, StartError> {
+    if cfg.groups.iter().any(|(g, _)| *g == GroupId::METADATA) {
+        return Err(StartError::BadConfig(
+            "group 0 is the metadata group: configure it with `meta`, not `groups`",
+        ));
+    }
     std::fs::create_dir_all(&cfg.dir).map_err(StartError::Io)?;
+    // Before the WAL is opened: two nodes must never write one directory.
+    let dir_lock = lock_dir(&cfg.dir)?;
     let vfs = Arc::new(StdVfs::new(&cfg.dir).map_err(StartError::Io)?);
     let (store, _report) =
         Store::open(vfs, slotraft_storage::Config::default()).map_err(StartError::Storage)?;
@@ -186,7 +265,45 @@ fn build_multiraft(cfg: &NodeConfig) -> Result<Built, StartError> {
         mr.add_group(*g, rc, st, ks).map_err(StartError::Raft)?;
         metas.insert(*g, meta);
     }
-    Ok(Built { mr, store, metas })
+    let mut map = ClusterMap::new();
+    if let Some(mc) = &cfg.meta {
+        let g = GroupId::METADATA;
+        let mut rc = raft_config(cfg.id, g, seed, cfg.read_mode);
+        let (meta, initial) =
+            match log_store::read_snapshot_file(&store, g).map_err(StartError::Storage)? {
+                Some(snap) => {
+                    let m = ClusterMap::decode_snapshot(&snap.data).map_err(|e| {
+                        StartError::Snapshot(std::io::Error::other(format!("cluster map: {e}")))
+                    })?;
+                    rc.applied = snap.meta.index;
+                    let meta = GroupMeta {
+                        conf_state: snap.meta.conf_state.clone(),
+                        snapshot: snap,
+                    };
+                    (meta, m)
+                }
+                None => {
+                    let meta = GroupMeta {
+                        conf_state: ConfState::with_voters(mc.voters.iter().map(|v| v.get())),
+                        ..GroupMeta::default()
+                    };
+                    (meta, mc.initial.clone())
+                }
+            };
+        map = initial.clone();
+        let meta: SharedMeta = Arc::new(RwLock::new(meta));
+        let st = WalStorage::new(store.clone(), g, meta.clone());
+        mr.add_meta_group(g, rc, st, initial)
+            .map_err(StartError::Raft)?;
+        metas.insert(g, meta);
+    }
+    Ok(Built {
+        mr,
+        store,
+        metas,
+        dir_lock,
+        map,
+    })
 }
 
 impl NodeHandle {
@@ -196,9 +313,17 @@ impl NodeHandle {
     pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         // Recovery reads the whole WAL: keep it off the async workers.
         let c = cfg.clone();
-        let Built { mr, store, metas } = tokio::task::spawn_blocking(move || build_multiraft(&c))
+        let Built {
+            mr,
+            store,
+            metas,
+            dir_lock,
+            map,
+        } = tokio::task::spawn_blocking(move || build_multiraft(&c))
             .await
             .map_err(|e| StartError::Io(std::io::Error::other(e.to_string())))??;
+        let maps = MapCache::new(map);
+        let (ready_tx, ready_rx) = mpsc::channel(READY_KEYS_CAPACITY);
         let (tx, rx) = sync_channel(INPUT_QUEUE_CAPACITY);
         let (bus_tx, bus_rx) = tokio::sync::mpsc::channel(transport::BUS_INBOX_CAPACITY);
         let transport = Transport::start(
@@ -215,14 +340,19 @@ impl NodeHandle {
         .await
         .map_err(StartError::Io)?;
         let leaders = LeaderTable::default();
-        // TODO(integration): pass `watch_map()` and `offer_map` instead of
-        // the gossip task's private map once the node publishes its map.
+        // Gossip follows the node's map and offers the maps it pulls to it.
+        let offer_to: MapCache = maps.clone();
         let gossip = gossip::start_for_node(
             &cfg,
             &transport,
             bus_rx,
             leaders.clone(),
-            gossip::private_map_source(),
+            (
+                maps.subscribe(),
+                Arc::new(move |m| {
+                    offer_to.offer(m);
+                }),
+            ),
         );
         let stop = Arc::new(AtomicBool::new(false));
         let d = Driver {
@@ -234,6 +364,10 @@ impl NodeHandle {
             leaders: leaders.clone(),
             stop: stop.clone(),
             snapshot_log_entries: cfg.snapshot_log_entries,
+            maps: maps.clone(),
+            ready_keys: ready_tx,
+            transfers: Vec::new(),
+            _dir_lock: dir_lock,
         };
         let driver = std::thread::Builder::new()
             .name(format!("slotraft-driver-{}", cfg.id.get()))
@@ -245,6 +379,8 @@ impl NodeHandle {
             leaders,
             stop,
             driver: Mutex::new(Some(driver)),
+            maps,
+            ready_keys: Mutex::new(Some(ready_rx)),
             transport,
             gossip,
         })
@@ -352,12 +488,62 @@ impl NodeHandle {
             .copied()
     }
 
-    /// Asks this node (the leader) to hand the group's leadership to `to`.
+    /// Hands leadership of `group` to `to`, from ANY member (a follower
+    /// forwards the request to the leader it knows). Resolves `Ok` once this
+    /// node sees `to` leading `group`; `Err(NoLeader)` if no leader is known
+    /// here, `Err(Dropped)` after [`TRANSFER_TIMEOUT`] or if the node stops.
     pub async fn transfer_leader(&self, group: GroupId, to: NodeId) -> Result<(), NotExecuted> {
         let (reply, rx) = oneshot::channel();
         self.submit(Request::Transfer { group, to, reply })?;
         rx.await
             .unwrap_or(Err(NotExecuted::Dropped("node stopped".into())))
+    }
+
+    /// Newest cluster map this node knows (applied state of the metadata
+    /// group if hosted, else the last one offered, initially empty). Cheap:
+    /// an `Arc` clone, no driver round trip.
+    pub fn cluster_map(&self) -> Arc<ClusterMap> {
+        self.maps.current()
+    }
+
+    /// Notified on every change of [`Self::cluster_map`].
+    pub fn watch_map(&self) -> watch::Receiver<Arc<ClusterMap>> {
+        self.maps.subscribe()
+    }
+
+    /// Publishes a map learned elsewhere (gossip pull); ignored unless its
+    /// epoch is higher than the current map's.
+    pub fn offer_map(&self, map: ClusterMap) {
+        self.maps.offer(map);
+    }
+
+    /// The shared map cache itself (for the gossip task).
+    pub fn map_cache(&self) -> &MapCache {
+        &self.maps
+    }
+
+    /// Proposes a metadata change through Raft. This node must lead the
+    /// metadata group (else `NotLeader(hint)`; `UnknownGroup` if it hosts
+    /// no metadata replica). `Done(Reply(+OK))` once applied, or
+    /// `Done(Reply(-ERR <why>))` if `ClusterMap::apply` rejected it (the
+    /// map is then unchanged).
+    pub async fn propose_meta(&self, cmd: MetaCommand) -> Completion {
+        self.propose(GroupId::METADATA, Op::Meta(cmd.encode()))
+            .await
+    }
+
+    /// Keys that became ready on this node's LEADER groups after applying
+    /// (for BLPOP & co.). The receiver exists once: the first call takes
+    /// it. Bounded by [`READY_KEYS_CAPACITY`]; on overflow batches are
+    /// dropped (the server re-checks parked clients on a timer anyway).
+    pub fn take_ready_keys(&self) -> Option<ReadyKeys> {
+        self.ready_keys.lock().expect("ready keys lock").take()
+    }
+
+    /// Tells every group that `peer` is unreachable (what the transport
+    /// does when a connection fails; also usable by drills). Best effort.
+    pub fn report_unreachable(&self, peer: NodeId) {
+        let _ = self.submit(Request::Unreachable(peer));
     }
 
     /// Stops the driver (after its current round) and closes every socket.

@@ -76,6 +76,7 @@ impl Cluster {
                 groups: vec![(G1, voters.clone()), (G2, voters.clone())],
                 snapshot_log_entries,
                 read_mode,
+                meta: None,
                 gossip_node_timeout_ms: slotraft_node::gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS,
             })
             .collect();
