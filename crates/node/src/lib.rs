@@ -221,13 +221,26 @@ fn lock_dir(dir: &std::path::Path) -> Result<std::fs::File, StartError> {
     }
 }
 
-/// Opens the store and builds every group (restoring snapshots).
-fn build_multiraft(cfg: &NodeConfig) -> Result<Built, StartError> {
+/// Rejects configurations that cannot describe a working node.
+fn check_config(cfg: &NodeConfig) -> Result<(), StartError> {
     if cfg.groups.iter().any(|(g, _)| *g == GroupId::METADATA) {
         return Err(StartError::BadConfig(
             "group 0 is the metadata group: configure it with `meta`, not `groups`",
         ));
     }
+    if let Some(m) = &cfg.meta {
+        if !m.voters.contains(&cfg.id) {
+            return Err(StartError::BadConfig(
+                "`meta.voters` must include this node (else leave `meta` unset)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Opens the store and builds every group (restoring snapshots).
+fn build_multiraft(cfg: &NodeConfig) -> Result<Built, StartError> {
+    check_config(cfg)?;
     std::fs::create_dir_all(&cfg.dir).map_err(StartError::Io)?;
     // Before the WAL is opened: two nodes must never write one directory.
     let dir_lock = lock_dir(&cfg.dir)?;

@@ -339,9 +339,47 @@ async fn group_zero_in_groups_is_a_configuration_error() {
         gossip_node_timeout_ms: slotraft_node::gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS,
     };
     assert!(matches!(
+        NodeHandle::start(cfg.clone()).await,
+        Err(StartError::BadConfig(_))
+    ));
+    // A metadata replica whose voters do not include the node itself.
+    let cfg = NodeConfig {
+        groups: Vec::new(),
+        meta: Some(MetaGroupConfig {
+            voters: vec![NodeId(2), NodeId(3)],
+            initial: ClusterMap::new(),
+        }),
+        ..cfg
+    };
+    assert!(matches!(
         NodeHandle::start(cfg).await,
         Err(StartError::BadConfig(_))
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_that_cannot_happen_fails_after_the_timeout() {
+    timeout(TEST_TIMEOUT, async {
+        let mut c = Cluster::start(slotraft_node::SNAPSHOT_LOG_ENTRIES).await;
+        let l = c.await_leader(G1).await;
+        let down = (1..=3).find(|&i| i != l).unwrap();
+        let asker = (1..=3).find(|&i| i != l && i != down).unwrap();
+        c.stop((down - 1) as usize).await;
+        let started = Instant::now();
+        let r = c.node(asker).transfer_leader(G1, NodeId(down)).await;
+        let took = started.elapsed();
+        assert!(matches!(r, Err(NotExecuted::Dropped(_))), "{r:?}");
+        assert!(
+            took >= slotraft_node::TRANSFER_TIMEOUT,
+            "answered after {took:?}"
+        );
+        // The group kept (or re-elected) a live leader meanwhile.
+        let now = c.await_leader(G1).await;
+        assert_ne!(now, down);
+        c.shutdown_all().await;
+    })
+    .await
+    .expect("test timed out");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
