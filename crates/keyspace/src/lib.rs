@@ -119,6 +119,8 @@ pub const INTERNAL_EXPIRED: &[u8] = b"__expired";
 pub const INTERNAL_COUNT_IN_SLOT: &[u8] = b"__countkeysinslot";
 /// `["__getkeysinslot", slot, max]` → up to `max` keys of the slot.
 pub const INTERNAL_KEYS_IN_SLOT: &[u8] = b"__getkeysinslot";
+/// `["__stats"]` → `[keys, keys with a TTL]`.
+pub const INTERNAL_STATS: &[u8] = b"__stats";
 /// Upper bound of keys one `__getkeysinslot` returns.
 pub const MAX_KEYS_IN_SLOT_REPLY: usize = 100_000;
 
@@ -226,6 +228,10 @@ impl Keyspace {
                 ),
                 _ => bad(),
             },
+            n if n == INTERNAL_STATS => Reply::Array(vec![
+                Reply::Int(self.len() as i64),
+                Reply::Int(self.db.expires_count() as i64),
+            ]),
             _ => return None,
         };
         Some(r)
@@ -538,6 +544,7 @@ mod tests {
         );
         assert!(show(&t.read("__countkeysinslot 16384")).contains("ERR bad internal"));
         assert!(show(&t.read("__expired x")).contains("ERR bad internal"));
+        assert_eq!(show(&t.read("__stats")), "[2,1]");
         assert!(lookup(b"__versions").is_none(), "not visible to clients");
     }
 

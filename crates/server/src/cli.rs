@@ -20,6 +20,64 @@ pub struct Cli {
 pub enum Command {
     /// Run one node (with no cluster flags: a one-node store owning all slots).
     Server(ServerArgs),
+    /// Run a whole cluster of node processes on this machine until Ctrl-C.
+    Local(LocalArgs),
+    /// Cluster administration (in the spirit of `redis-cli --cluster`).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Turn freshly started nodes (`server --cluster-enabled yes`) into one
+    /// cluster: node ids follow the order given.
+    Create(CreateArgs),
+    /// Print CLUSTER INFO and CLUSTER NODES of a node.
+    Info(InfoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateArgs {
+    /// Client addresses of the nodes, HOST:PORT.
+    #[arg(required = true, num_args = 1..)]
+    pub nodes: Vec<String>,
+    /// Voters per shard (Raft replicas).
+    #[arg(long, default_value_t = 3)]
+    pub replicas: usize,
+    /// Number of shards (default: one per node).
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// Seconds to wait until every node reports `cluster_state:ok`.
+    #[arg(long, default_value_t = 30)]
+    pub wait: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InfoArgs {
+    /// A node's client address, HOST:PORT.
+    pub node: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LocalArgs {
+    /// Number of node processes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// Client port of the first node (the others follow).
+    #[arg(long, default_value_t = 7001)]
+    pub port: u16,
+    /// Number of shards (default: one per node).
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// Voters per shard (default: min(3, nodes)).
+    #[arg(long)]
+    pub replicas: Option<usize>,
+    /// Data directory; node i uses DIR/node-i (restarts reuse it).
+    #[arg(long, default_value = "slotraft-local")]
+    pub dir: PathBuf,
+    /// Address every node binds.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
 }
 
 /// Options of `slotraft server`. Each overrides the same-named option of the
@@ -45,6 +103,16 @@ pub struct ServerArgs {
     /// `tracing` filter such as `info,slotraft_server=debug`.
     #[arg(long)]
     pub loglevel: Option<String>,
+    /// `yes`: a cluster node, waiting for `slotraft cluster create` (or
+    /// restarting into its cluster from `--dir`).
+    #[arg(long)]
+    pub cluster_enabled: Option<String>,
+    /// Gossip's failure-detection timeout in ms.
+    #[arg(long)]
+    pub cluster_node_timeout: Option<u64>,
+    /// How leaders confirm linearizable reads: readindex or lease.
+    #[arg(long)]
+    pub read_mode: Option<String>,
 }
 
 impl ServerArgs {
@@ -67,6 +135,15 @@ impl ServerArgs {
         if let Some(l) = &self.loglevel {
             v.push(("loglevel", l.clone()));
         }
+        if let Some(c) = &self.cluster_enabled {
+            v.push(("cluster-enabled", c.clone()));
+        }
+        if let Some(t) = self.cluster_node_timeout {
+            v.push(("cluster-node-timeout", t.to_string()));
+        }
+        if let Some(m) = &self.read_mode {
+            v.push(("read-mode", m.clone()));
+        }
         v
     }
 }
@@ -88,11 +165,37 @@ mod tests {
             "pw",
         ])
         .unwrap();
-        let Command::Server(a) = cli.command;
+        let Command::Server(a) = cli.command else {
+            panic!("server subcommand")
+        };
         assert_eq!(a.port, Some(7000));
         let o = a.overrides();
         assert!(o.contains(&("bind", "127.0.0.2".to_string())));
         assert!(o.contains(&("requirepass", "pw".to_string())));
+    }
+
+    #[test]
+    fn parses_cluster_and_local() {
+        let cli = Cli::try_parse_from([
+            "slotraft",
+            "cluster",
+            "create",
+            "127.0.0.1:7001",
+            "127.0.0.1:7002",
+            "--shards",
+            "4",
+        ])
+        .unwrap();
+        let Command::Cluster(ClusterCommand::Create(c)) = cli.command else {
+            panic!("cluster create")
+        };
+        assert_eq!(c.nodes.len(), 2);
+        assert_eq!((c.replicas, c.shards), (3, Some(4)));
+        let cli = Cli::try_parse_from(["slotraft", "local"]).unwrap();
+        let Command::Local(l) = cli.command else {
+            panic!("local")
+        };
+        assert_eq!((l.nodes, l.port), (3, 7001));
     }
 
     #[test]

@@ -68,7 +68,20 @@ pub struct Config {
     pub protected_mode: bool,
     /// Threads serving clients (Redis's name; 1 = a single event loop).
     pub io_threads: u64,
+    /// `cluster-enabled yes`: start as a cluster node (waits for
+    /// `slotraft cluster create` unless `dir` already holds its identity).
+    pub cluster_enabled: bool,
+    /// Gossip's `cluster-node-timeout` in ms (PFAIL after this silence).
+    pub cluster_node_timeout: u64,
+    /// How leaders confirm linearizable reads: `readindex` or `lease`.
+    pub read_mode: String,
 }
+
+/// Default `cluster-node-timeout` (ms): shorter than Redis's 15 s because
+/// it only drives the PFAIL/FAIL display; failover is Raft's election.
+pub const DEFAULT_CLUSTER_NODE_TIMEOUT_MS: u64 = 5_000;
+/// Values of `read-mode`.
+const READ_MODES: &[&str] = &["readindex", "lease"];
 
 impl Default for Config {
     fn default() -> Self {
@@ -98,6 +111,9 @@ impl Default for Config {
                 soft_seconds: 60,
             },
             hz: 10,
+            cluster_enabled: false,
+            cluster_node_timeout: DEFAULT_CLUSTER_NODE_TIMEOUT_MS,
+            read_mode: "readindex".to_string(),
             loglevel: "notice".to_string(),
             appendonly: false,
             save: String::new(),
@@ -251,6 +267,24 @@ const OPTIONS: &[OptionDef] = &[
         },
         mutable: false,
     },
+    OptionDef {
+        name: "cluster-enabled",
+        kind: Kind::Bool,
+        mutable: false,
+    },
+    OptionDef {
+        name: "cluster-node-timeout",
+        kind: Kind::Int {
+            min: 100,
+            max: 3_600_000,
+        },
+        mutable: false,
+    },
+    OptionDef {
+        name: "read-mode",
+        kind: Kind::Enum(READ_MODES),
+        mutable: false,
+    },
 ];
 
 fn find(name: &str) -> Option<&'static OptionDef> {
@@ -365,6 +399,7 @@ impl Config {
                     .ok_or_else(|| invalid(def.name, "argument must be 'yes' or 'no'"))?;
                 match def.name {
                     "appendonly" => self.appendonly = b,
+                    "cluster-enabled" => self.cluster_enabled = b,
                     _ => self.protected_mode = b,
                 }
             }
@@ -379,6 +414,7 @@ impl Config {
                 }
                 match def.name {
                     "loglevel" => self.loglevel = lv,
+                    "read-mode" => self.read_mode = lv,
                     _ => self.maxmemory_policy = lv,
                 }
             }
@@ -399,6 +435,7 @@ impl Config {
             "hz" => self.hz = n.clamp(1, MAX_HZ),
             "maxmemory" => self.maxmemory = n,
             "io-threads" => self.io_threads = n,
+            "cluster-node-timeout" => self.cluster_node_timeout = n,
             "databases" => {}
             other => unreachable!("integer option {other} without a field"),
         }
@@ -496,6 +533,9 @@ impl Config {
             "maxmemory-policy" => self.maxmemory_policy.clone(),
             "protected-mode" => yes_no(self.protected_mode),
             "io-threads" => self.io_threads.to_string(),
+            "cluster-enabled" => yes_no(self.cluster_enabled),
+            "cluster-node-timeout" => self.cluster_node_timeout.to_string(),
+            "read-mode" => self.read_mode.clone(),
             other => unreachable!("option {other} without a getter"),
         }
     }

@@ -77,6 +77,8 @@ pub struct Session {
     pub watched: Vec<(Bytes, u64)>,
     pub close: bool,
     pub reply_mode: ReplyMode,
+    /// READONLY / ASKING (cluster mode).
+    pub flags: crate::engine::ConnFlags,
 }
 
 /// A connection: socket, buffers, parser, session.
@@ -130,6 +132,7 @@ impl<E: Engine> Conn<E> {
                 watched: Vec::new(),
                 close: false,
                 reply_mode: ReplyMode::On,
+                flags: Default::default(),
             },
             server,
             info,
@@ -252,7 +255,7 @@ impl<E: Engine> Conn<E> {
             let end = self
                 .server
                 .engine
-                .execute_batch(self.sess.id, &cmds[start..], &mut replies)
+                .execute_batch(self.sess.id, self.sess.flags, &cmds[start..], &mut replies)
                 .await;
             for r in replies.drain(..) {
                 self.emit(&r);
@@ -306,9 +309,11 @@ impl<E: Engine> Conn<E> {
                     if self.server.engine.unblock(self.sess.id) {
                         break Some(timeout_reply());
                     }
-                    // Served between the timer and the unblock: the reply was
-                    // sent under the engine lock before unblock took it.
-                    break Some(wait.try_recv().expect("served waiter has a reply"));
+                    // Served between the timer and the unblock (the reply
+                    // is in the channel), or a re-execution is in flight
+                    // (cluster mode: its reply, or the timeout reply if it
+                    // blocks again, is on its way).
+                    break (&mut wait).await.ok();
                 }
                 r = self.stream.read_buf(&mut self.rbuf) => {
                     let gone = !matches!(r, Ok(n) if n > 0);

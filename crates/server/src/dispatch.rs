@@ -34,10 +34,13 @@ const ERROR_ARG_PREVIEW: usize = 128;
 /// The `client` container spec for one of [`EXTRA_CLIENT_SUBCOMMANDS`]
 /// (arity is then checked by `cmd_client`).
 fn extra_client_subcommand(argv: &Argv) -> Option<&'static CommandSpec> {
-    let is_client = argv[0].eq_ignore_ascii_case(b"client");
     let sub = argv.get(1).map(|s| lower(s))?;
-    if is_client && EXTRA_CLIENT_SUBCOMMANDS.contains(&sub.as_str()) {
+    if argv[0].eq_ignore_ascii_case(b"client") && EXTRA_CLIENT_SUBCOMMANDS.contains(&sub.as_str()) {
         ks::lookup(b"client")
+    } else if argv[0].eq_ignore_ascii_case(b"cluster")
+        && crate::cmd_cluster::INTERNAL_SUBCOMMANDS.contains(&sub.as_str())
+    {
+        ks::lookup(b"cluster")
     } else {
         None
     }
@@ -246,7 +249,16 @@ impl<E: Engine> Conn<E> {
             "multi" => self.cmd_multi(),
             "exec" => self.cmd_exec().await,
             "discard" => self.cmd_discard(),
-            "watch" => self.cmd_watch(argv),
+            "watch" => self.cmd_watch(argv).await,
+            "cluster" => self.server.engine.cluster_command(argv).await,
+            n @ ("readonly" | "readwrite") if self.server.engine.cluster_enabled() => {
+                self.sess.flags.readonly = n == "readonly";
+                Reply::OK
+            }
+            "asking" if self.server.engine.cluster_enabled() => {
+                self.sess.flags.asking = true;
+                Reply::OK
+            }
             name => self.simple_server_command(name, argv),
         }
     }
@@ -291,7 +303,7 @@ impl<E: Engine> Conn<E> {
                 .as_secs() as i64,
             ),
             "cluster" | "readonly" | "readwrite" | "asking" => {
-                Reply::error("ERR This instance has cluster support disabled")
+                Reply::error(crate::engine::CLUSTER_DISABLED)
             }
             // Commands the keyspace marks server-level but slotraft does not
             // implement yet: say so honestly rather than pretend.
@@ -349,7 +361,7 @@ impl<E: Engine> Conn<E> {
         self.info.meta.lock().watching = 0;
     }
 
-    fn cmd_watch(&mut self, argv: &Argv) -> Reply {
+    async fn cmd_watch(&mut self, argv: &Argv) -> Reply {
         if self.sess.multi.is_some() {
             return Reply::error("ERR WATCH inside MULTI is not allowed");
         }
@@ -358,7 +370,15 @@ impl<E: Engine> Conn<E> {
             .filter(|k| !self.sess.watched.iter().any(|(w, _)| w == *k))
             .cloned()
             .collect();
-        let versions = self.server.engine.watch_versions(&keys);
+        let versions = match self
+            .server
+            .engine
+            .watch_versions(self.sess.flags, &keys)
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => return e,
+        };
         self.sess.watched.extend(keys.into_iter().zip(versions));
         self.info.meta.lock().watching = self.sess.watched.len();
         Reply::OK
@@ -395,7 +415,10 @@ impl<E: Engine> Conn<E> {
             Reply::Array(Vec::new())
         } else {
             // Also for server-only transactions, so WATCH is honoured.
-            self.server.engine.exec_multi(&data, &watched).await
+            self.server
+                .engine
+                .exec_multi(self.sess.flags, &data, &watched)
+                .await
         };
         let Reply::Array(data_replies) = data_replies else {
             return data_replies; // NullArray: a watched key changed
@@ -419,6 +442,7 @@ impl<E: Engine> Conn<E> {
         self.unwatch();
         self.sess.proto = Protocol::Resp2;
         self.sess.reply_mode = ReplyMode::On;
+        self.sess.flags = Default::default();
         self.sess.authed = self.cfg.requirepass.is_none();
         self.info.set_proto(Protocol::Resp2);
         let mut m = self.info.meta.lock();
@@ -512,7 +536,14 @@ impl<E: Engine> Conn<E> {
                 Reply::Int(if proto == Protocol::Resp3 { 3 } else { 2 }),
             ),
             (s("id"), Reply::Int(self.sess.id as i64)),
-            (s("mode"), s("standalone")),
+            (
+                s("mode"),
+                s(if self.server.engine.cluster_enabled() {
+                    "cluster"
+                } else {
+                    "standalone"
+                }),
+            ),
             (s("role"), s("master")),
             (s("modules"), Reply::Array(Vec::new())),
         ])

@@ -62,6 +62,19 @@ pub struct EngineStats {
     pub expired_keys: u64,
 }
 
+/// Per-connection routing state (cluster mode: `READONLY`, `ASKING`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnFlags {
+    /// The connection sent READONLY: reads may be served by a follower
+    /// (still linearizable: ReadIndex through the leader).
+    pub readonly: bool,
+    /// The connection sent ASKING just before this command.
+    pub asking: bool,
+}
+
+/// Reply of every CLUSTER command on an engine without cluster support.
+pub const CLUSTER_DISABLED: &str = "ERR This instance has cluster support disabled";
+
 /// What connections need from the data side. See the module doc.
 pub trait Engine: Send + Sync + 'static {
     /// Runs `cmds` in order for `client`, pushing one reply per command to
@@ -69,6 +82,7 @@ pub trait Engine: Send + Sync + 'static {
     fn execute_batch(
         &self,
         client: u64,
+        flags: ConnFlags,
         cmds: &[Cmd],
         out: &mut Vec<Reply>,
     ) -> impl Future<Output = BatchEnd> + Send;
@@ -77,12 +91,29 @@ pub trait Engine: Send + Sync + 'static {
     /// version changed (then `NullArray`).
     fn exec_multi(
         &self,
+        flags: ConnFlags,
         cmds: &[Argv],
         watched: &[(Bytes, u64)],
     ) -> impl Future<Output = Reply> + Send;
 
-    /// WATCH: the current version of each key.
-    fn watch_versions(&self, keys: &[Bytes]) -> Vec<u64>;
+    /// WATCH: the current version of each key, or the error to reply
+    /// (cluster mode: a redirect).
+    fn watch_versions(
+        &self,
+        flags: ConnFlags,
+        keys: &[Bytes],
+    ) -> impl Future<Output = Result<Vec<u64>, Reply>> + Send;
+
+    /// Whether CLUSTER/READONLY/READWRITE/ASKING are served.
+    fn cluster_enabled(&self) -> bool {
+        false
+    }
+
+    /// `CLUSTER <subcommand> ...` (argv includes "cluster").
+    fn cluster_command(&self, argv: &[Bytes]) -> impl Future<Output = Reply> + Send {
+        let _ = argv;
+        std::future::ready(Reply::error(CLUSTER_DISABLED))
+    }
 
     /// Removes a parked client (timeout or disconnect). False when it was
     /// served meanwhile: its reply is then waiting in its channel.
@@ -204,11 +235,6 @@ impl LocalEngine {
         }
     }
 
-    /// Runs `f` with the keyspace (snapshots on shutdown).
-    pub fn with_keyspace<R>(&self, f: impl FnOnce(&mut Keyspace) -> R) -> R {
-        f(&mut self.state.lock().ks)
-    }
-
     fn run_batch(&self, client: u64, cmds: &[Cmd], out: &mut Vec<Reply>) -> BatchEnd {
         let mut st = self.state.lock();
         let now = st.ctx.now_ms();
@@ -237,11 +263,22 @@ impl LocalEngine {
 }
 
 impl Engine for LocalEngine {
-    async fn execute_batch(&self, client: u64, cmds: &[Cmd], out: &mut Vec<Reply>) -> BatchEnd {
+    async fn execute_batch(
+        &self,
+        client: u64,
+        _flags: ConnFlags,
+        cmds: &[Cmd],
+        out: &mut Vec<Reply>,
+    ) -> BatchEnd {
         self.run_batch(client, cmds, out)
     }
 
-    async fn exec_multi(&self, cmds: &[Argv], watched: &[(Bytes, u64)]) -> Reply {
+    async fn exec_multi(
+        &self,
+        _flags: ConnFlags,
+        cmds: &[Argv],
+        watched: &[(Bytes, u64)],
+    ) -> Reply {
         let mut st = self.state.lock();
         let now = st.ctx.now_ms();
         let ctx = st.ctx.ctx(now, false);
@@ -250,9 +287,9 @@ impl Engine for LocalEngine {
         r
     }
 
-    fn watch_versions(&self, keys: &[Bytes]) -> Vec<u64> {
+    async fn watch_versions(&self, _flags: ConnFlags, keys: &[Bytes]) -> Result<Vec<u64>, Reply> {
         let st = self.state.lock();
-        keys.iter().map(|k| st.ks.watch_version(k)).collect()
+        Ok(keys.iter().map(|k| st.ks.watch_version(k)).collect())
     }
 
     fn unblock(&self, client: u64) -> bool {

@@ -6,10 +6,13 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod blocking;
 mod cli;
 mod clients;
+mod cluster_engine;
 mod cmd_client;
+mod cmd_cluster;
 mod cmd_command;
 mod cmd_info;
 mod config;
@@ -18,9 +21,10 @@ mod dispatch;
 mod engine;
 mod expire;
 mod glob;
+mod identity;
 mod ks;
+mod local;
 mod logging;
-mod persist;
 mod server;
 
 use std::process::ExitCode;
@@ -29,11 +33,12 @@ use std::time::Instant;
 
 use clap::Parser;
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::cli::{Cli, Command, ServerArgs};
+use crate::cluster_engine::{ClusterEngine, NodeParams};
 use crate::config::{Config, SharedConfig};
-use crate::engine::LocalEngine;
+use crate::engine::{Engine, LocalEngine};
 use crate::server::Server;
 
 // The allocator is chosen by measurement (docs/benchmarks.md): mimalloc by
@@ -58,6 +63,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => run_server(args),
+        Command::Local(args) => local::run(args),
+        Command::Cluster(cmd) => admin::run(cmd),
     }
 }
 
@@ -138,6 +145,10 @@ fn node_seed() -> u64 {
     t.as_nanos() as u64 ^ (std::process::id() as u64).rotate_left(17)
 }
 
+/// Which engine serves this node: a cluster node when `cluster-enabled`
+/// or a data directory is configured (a one-node cluster owning every slot
+/// unless `cluster-enabled`, durable through the Raft log), else the
+/// in-memory engine (docs/decisions/0006).
 async fn serve(cfg: Config, file: Option<std::path::PathBuf>) -> std::io::Result<()> {
     let shared = SharedConfig::new(cfg, file);
     let listeners = server::bind_all(&shared).await?;
@@ -146,22 +157,89 @@ async fn serve(cfg: Config, file: Option<std::path::PathBuf>) -> std::io::Result
         .and_then(|l| l.local_addr().ok())
         .map(|a| a.port())
         .unwrap_or(0);
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let dir = shared.get().dir.clone();
-    let loaded = match &dir {
-        Some(d) => persist::load(d)?.map(|ks| (ks, d)),
-        None => None,
-    };
-    let keyspace = match loaded {
-        Some((ks, d)) => {
-            info!(keys = ks.len(), path = %persist::snapshot_path(d).display(), "snapshot loaded");
-            ks
+    let c = shared.get();
+    if c.cluster_enabled || c.dir.is_some() {
+        let dir = c
+            .dir
+            .clone()
+            .unwrap_or_else(|| std::path::PathBuf::from("."));
+        let engine = ClusterEngine::new(node_params(&c, port, dir));
+        start_cluster_node(&engine, &c, port).await?;
+        let node = engine.clone();
+        let server = run_until_shutdown(shared, listeners, port, engine).await;
+        drop(server);
+        if let Some(n) = node.node() {
+            if let Err(e) = n.shutdown().await {
+                error!(error = %e, "the node stopped on a storage error");
+            }
         }
-        None => ks::Keyspace::new(),
-    };
+    } else {
+        warn!("no --dir configured: data lives in memory only and is lost at exit");
+        run_until_shutdown(
+            shared,
+            listeners,
+            port,
+            LocalEngine::new(ks::Keyspace::new(), node_seed()),
+        )
+        .await;
+    }
+    info!("slotraft is now ready to exit, bye bye...");
+    Ok(())
+}
+
+fn node_params(c: &Config, port: u16, dir: std::path::PathBuf) -> NodeParams {
+    let bind_ip = c
+        .bind
+        .iter()
+        .filter_map(|b| b.trim_start_matches('-').parse::<std::net::IpAddr>().ok())
+        .find(|ip| !ip.is_unspecified())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    NodeParams {
+        bind_ip,
+        client_port: port,
+        dir,
+        read_mode: if c.read_mode == "lease" {
+            slotraft_node::ReadMode::Lease
+        } else {
+            slotraft_node::ReadMode::ReadIndex
+        },
+        snapshot_log_entries: slotraft_node::SNAPSHOT_LOG_ENTRIES,
+        gossip_node_timeout_ms: c.cluster_node_timeout,
+    }
+}
+
+/// Restarts from the data directory, or (no `cluster-enabled`) bootstraps
+/// a one-node cluster, or waits for `slotraft cluster create`.
+async fn start_cluster_node(engine: &ClusterEngine, c: &Config, port: u16) -> std::io::Result<()> {
+    if engine.start_from_dir().await? {
+        return Ok(());
+    }
+    if c.cluster_enabled {
+        info!("cluster node waiting for `slotraft cluster create`");
+        return Ok(());
+    }
+    let ip = engine.params().bind_ip;
+    let map = admin::one_node_map(ip, port).map_err(std::io::Error::other)?;
+    engine
+        .bootstrap(slotraft_types::NodeId(1), map)
+        .await
+        .map_err(std::io::Error::other)?;
+    info!("bootstrapped a one-node cluster owning all slots");
+    Ok(())
+}
+
+/// Serves clients with `engine` until SIGINT/SIGTERM/SHUTDOWN, then closes
+/// them (bounded by the shutdown grace).
+async fn run_until_shutdown<E: Engine>(
+    shared: SharedConfig,
+    listeners: Vec<tokio::net::TcpListener>,
+    port: u16,
+    engine: E,
+) -> Arc<Server<E>> {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let server = Arc::new(Server {
         config: shared,
-        engine: LocalEngine::new(keyspace, node_seed()),
+        engine,
         clients: Default::default(),
         stats: Default::default(),
         started: Instant::now(),
@@ -171,7 +249,9 @@ async fn serve(cfg: Config, file: Option<std::path::PathBuf>) -> std::io::Result
         shutdown_request: tokio::sync::Notify::new(),
     });
     for l in listeners {
-        info!(addr = %l.local_addr()?, "Ready to accept connections tcp");
+        if let Ok(a) = l.local_addr() {
+            info!(addr = %a, "Ready to accept connections tcp");
+        }
         tokio::spawn(server::accept_loop(server.clone(), l));
     }
     tokio::spawn(expire::run(server.clone()));
@@ -182,17 +262,7 @@ async fn serve(cfg: Config, file: Option<std::path::PathBuf>) -> std::io::Result
     info!("shutdown requested: closing clients");
     let _ = shutdown_tx.send(true);
     server::drain(&server).await;
-    if let Some(d) = &dir {
-        let saved = server
-            .engine
-            .with_keyspace(|ks| persist::save(d, ks).map(|()| ks.len()));
-        match saved {
-            Ok(keys) => info!(keys, path = %persist::snapshot_path(d).display(), "snapshot saved"),
-            Err(e) => error!(error = %e, "saving the snapshot failed"),
-        }
-    }
-    info!("slotraft is now ready to exit, bye bye...");
-    Ok(())
+    server
 }
 
 async fn wait_for_signal() {
