@@ -321,6 +321,12 @@ impl<S: Storage> MultiRaft<S> {
         let me = self.id;
         let queued = self.forwards.len();
         let g = self.group_mut(group)?;
+        if !g.raw.conf_state().voters.contains(&to) {
+            // Raft would ignore it silently; say why instead.
+            return Err(NotExecuted::Dropped(format!(
+                "node {to} is not a voter of group {group}"
+            )));
+        }
         if g.is_leader() {
             g.raw.transfer_leader(to);
             return Ok(());

@@ -386,6 +386,11 @@ fn a_transfer_request_without_a_known_leader_is_refused() {
         .transfer_leader(GroupId(77), NodeId(2))
         .unwrap_err();
     assert_eq!(err, NotExecuted::UnknownGroup);
+    let err = c.node(1).mr.transfer_leader(G1, NodeId(9)).unwrap_err();
+    assert!(
+        matches!(err, NotExecuted::Dropped(ref why) if why.contains("not a voter")),
+        "{err:?}"
+    );
 }
 
 #[test]
