@@ -11,7 +11,9 @@
 //!   round's `Persist` as one WAL batch;
 //! - [`driver`]: the thread owning `MultiRaft` (tick, ready, persist, send,
 //!   complete);
-//! - [`transport`]: TCP between nodes on the cluster-bus port.
+//! - [`transport`]: TCP between nodes on the cluster-bus port;
+//! - [`map_cache`]: the newest known cluster map, shared by the driver,
+//!   gossip and the server.
 //!
 //! Use: inside a tokio runtime, `NodeHandle::start(NodeConfig)`, share the
 //! handle behind an `Arc`, call `propose`/`read`/`status`/`leader`/
