@@ -18,6 +18,8 @@ const MAX_ROUNDS: usize = 2_000;
 struct Node {
     mr: MultiRaft<MemStorage>,
     stores: HashMap<GroupId, MemStorage>,
+    /// Every `Output::ready_keys` batch this node reported.
+    ready: Vec<(GroupId, Vec<Bytes>)>,
 }
 
 struct Cluster {
@@ -55,7 +57,11 @@ impl Cluster {
                     mr.add_group(g, cfg, st.clone(), Keyspace::new()).unwrap();
                     stores.insert(g, st);
                 }
-                Node { mr, stores }
+                Node {
+                    mr,
+                    stores,
+                    ready: Vec::new(),
+                }
             })
             .collect();
         Cluster {
@@ -106,6 +112,7 @@ impl Cluster {
             for (g, m) in out.messages {
                 self.inbox.push((m.to.get(), g, m));
             }
+            n.ready.extend(out.ready_keys);
         }
     }
 
@@ -316,4 +323,28 @@ fn blocking_command_reports_block_and_multi_is_atomic() {
         reply(c.await_done(2)),
         Reply::Array(vec![Reply::Int(1), Reply::Int(2)])
     );
+}
+
+#[test]
+fn ready_keys_are_reported_by_the_leader_only() {
+    let mut c = Cluster::new();
+    let l = c.await_leader(G1);
+    c.settle();
+    c.node(l)
+        .mr
+        .propose(G1, Op::Cmd(argv(&["RPUSH", "q", "a"])), 1)
+        .unwrap();
+    assert_eq!(reply(c.await_done(1)), Reply::Int(1));
+    c.settle();
+    for n in &c.nodes {
+        let id = n.mr.id().get();
+        // Every replica applied the push ...
+        assert_eq!(n.mr.keyspace(G1).unwrap().len(), 1, "node {id}");
+        // ... but only the leader, whose clients may be parked on `q`, says so.
+        if id == l {
+            assert_eq!(n.ready, vec![(G1, argv(&["q"]))]);
+        } else {
+            assert!(n.ready.is_empty(), "follower {id}: {:?}", n.ready);
+        }
+    }
 }
