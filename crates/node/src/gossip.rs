@@ -438,18 +438,6 @@ pub fn offer_newer(tx: &watch::Sender<Arc<ClusterMap>>, map: ClusterMap) -> bool
     })
 }
 
-/// A map source private to the gossip task: pulled maps are kept in it
-/// (newer epochs only) and followed, but nothing else in the node reads it.
-/// TODO(integration): replaced by `NodeHandle::watch_map()`/`offer_map`
-/// once the node publishes the metadata group's map.
-pub fn private_map_source() -> (watch::Receiver<Arc<ClusterMap>>, MapOffer) {
-    let (tx, rx) = watch::channel(Arc::new(ClusterMap::new()));
-    let offer: MapOffer = Arc::new(move |m| {
-        offer_newer(&tx, m);
-    });
-    (rx, offer)
-}
-
 /// Starts the gossip task of a node whose bus is `transport`; the task is
 /// aborted with the transport's own tasks.
 pub(crate) fn start_for_node(

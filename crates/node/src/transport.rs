@@ -946,211 +946,218 @@ mod tests {
         assert_eq!(out.stats.frames_dropped.load(Ordering::Relaxed), 3);
     }
 
-    fn gossip_msg(sender: u64) -> slotraft_gossip::Message {
-        use slotraft_gossip::{GossipEntry, LeaderHint, MessageKind};
-        slotraft_gossip::Message {
-            kind: MessageKind::Ping,
-            cluster_id: ClusterId(CID),
-            sender: NodeId(sender),
-            config_epoch: 7,
-            failed: None,
-            gossip: vec![GossipEntry {
-                node: NodeId(3),
-                state: slotraft_cluster::HealthState::PFail,
-                pong_age_ms: 1234,
-            }],
-            leaders: vec![LeaderHint {
-                group: GroupId(4),
-                leader: NodeId(sender),
-                term: Term(9),
-            }],
+    /// The cluster-bus kinds (named so `cargo test gossip` runs them).
+    mod gossip_bus_frames {
+        use super::*;
+
+        pub(super) fn gossip_msg(sender: u64) -> slotraft_gossip::Message {
+            use slotraft_gossip::{GossipEntry, LeaderHint, MessageKind};
+            slotraft_gossip::Message {
+                kind: MessageKind::Ping,
+                cluster_id: ClusterId(CID),
+                sender: NodeId(sender),
+                config_epoch: 7,
+                failed: None,
+                gossip: vec![GossipEntry {
+                    node: NodeId(3),
+                    state: slotraft_cluster::HealthState::PFail,
+                    pong_age_ms: 1234,
+                }],
+                leaders: vec![LeaderHint {
+                    group: GroupId(4),
+                    leader: NodeId(sender),
+                    term: Term(9),
+                }],
+            }
+        }
+
+        pub(super) const CID: u128 = 0xC1_u128 << 100;
+
+        pub(super) fn bootstrapped_map(cluster: u128) -> ClusterMap {
+            use slotraft_cluster::{plan_cluster, MetaCommand, NodeSpec};
+            use std::net::Ipv4Addr;
+            let specs: Vec<NodeSpec> = (1..=3u16)
+                .map(|i| NodeSpec {
+                    id: NodeId(i as u64),
+                    ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    port: 7000 + i,
+                    bus_port: 17000 + i,
+                })
+                .collect();
+            let plan = plan_cluster(ClusterId(cluster), &specs, None, 3).unwrap();
+            let mut map = ClusterMap::new();
+            map.apply(&MetaCommand::Bootstrap(plan)).unwrap();
+            map
+        }
+
+        #[test]
+        fn gossip_frame_roundtrip_truncated_and_oversized() {
+            let m = gossip_msg(2);
+            let f = encode_gossip(&m);
+            let Frame {
+                kind,
+                payload,
+                used,
+            } = decode_frame(&f).unwrap().unwrap();
+            assert_eq!((kind, used), (Kind::Gossip, f.len()));
+            assert_eq!(decode_gossip(payload).unwrap(), m);
+            // Every strict prefix is "need more bytes", never a frame.
+            for cut in 0..f.len() {
+                assert_eq!(decode_frame(&f[..cut]), Ok(None), "prefix {cut}");
+            }
+            // A truncated payload inside a well-formed frame is rejected.
+            let short = encode_frame(Kind::Gossip, &payload[..payload.len() - 1]);
+            let fr = decode_frame(&short).unwrap().unwrap();
+            assert!(decode_gossip(fr.payload).is_err());
+            // A length over the gossip limit (far below MAX_FRAME_BYTES) is
+            // refused from the header alone, before the payload arrives.
+            let too_long = max_frame_len(Kind::Gossip) + 1;
+            let mut head = (too_long as u32).to_le_bytes().to_vec();
+            head.extend_from_slice(&[FRAME_VERSION, Kind::Gossip as u8]);
+            assert_eq!(decode_frame(&head), Err(FrameError::TooLong(too_long)));
+            assert!(too_long < MAX_FRAME_BYTES);
+        }
+
+        #[test]
+        fn map_request_roundtrip_and_bad_lengths() {
+            let f = encode_map_request(0x0102_0304_0506_0708);
+            let fr = decode_frame(&f).unwrap().unwrap();
+            assert_eq!(fr.kind, Kind::MapRequest);
+            assert_eq!(decode_map_request(fr.payload), Ok(0x0102_0304_0506_0708));
+            assert!(decode_map_request(&fr.payload[..7]).is_err());
+            assert!(decode_map_request(&[0u8; 9]).is_err());
+            let mut head = ((HEADER_BYTES + 9) as u32).to_le_bytes().to_vec();
+            head.extend_from_slice(&[FRAME_VERSION, Kind::MapRequest as u8]);
+            assert_eq!(
+                decode_frame(&head),
+                Err(FrameError::TooLong(HEADER_BYTES + 9))
+            );
+        }
+
+        #[test]
+        fn map_reply_roundtrip_truncated_and_oversized() {
+            let map = bootstrapped_map(CID);
+            let f = encode_map_reply(&map).expect("small map fits");
+            let fr = decode_frame(&f).unwrap().unwrap();
+            assert_eq!(fr.kind, Kind::MapReply);
+            let back = decode_map_reply(fr.payload).unwrap();
+            assert_eq!(back.encode_snapshot(), map.encode_snapshot());
+            assert_eq!(back.epoch(), map.epoch());
+            for cut in [0, 1, fr.payload.len() / 2, fr.payload.len() - 1] {
+                assert!(decode_map_reply(&fr.payload[..cut]).is_err(), "cut {cut}");
+            }
+            assert!(decode_map_reply(&vec![0u8; MAX_MAP_REPLY_BYTES + 1]).is_err());
+            let too_long = max_frame_len(Kind::MapReply) + 1;
+            let mut head = (too_long as u32).to_le_bytes().to_vec();
+            head.extend_from_slice(&[FRAME_VERSION, Kind::MapReply as u8]);
+            assert_eq!(decode_frame(&head), Err(FrameError::TooLong(too_long)));
+        }
+
+        #[test]
+        fn unknown_kind_and_version_are_rejected() {
+            let mut f = encode_map_request(1);
+            f[5] = 6;
+            assert_eq!(decode_frame(&f), Err(FrameError::BadKind(6)));
+            f[4] = FRAME_VERSION + 1;
+            assert_eq!(
+                decode_frame(&f),
+                Err(FrameError::BadVersion(FRAME_VERSION + 1))
+            );
+        }
+
+        #[test]
+        fn inbound_gossip_must_come_from_the_authenticated_peer() {
+            let payload = gossip_msg(2).encode();
+            let ok = decode_inbound(Kind::Gossip, &payload, NodeId(2), CID).unwrap();
+            assert!(matches!(
+                ok,
+                InboundItem::Bus(BusMessage::Gossip {
+                    from: NodeId(2),
+                    ..
+                })
+            ));
+            // Node 3's connection relaying a message that claims to be node 2's.
+            assert_eq!(
+                decode_inbound(Kind::Gossip, &payload, NodeId(3), CID).unwrap_err(),
+                FrameError::UnknownNode(NodeId(2))
+            );
+            assert_eq!(
+                decode_inbound(Kind::Gossip, &payload, NodeId(2), CID + 1).unwrap_err(),
+                FrameError::ForeignCluster(CID)
+            );
+            assert!(decode_inbound(Kind::Hello, &payload, NodeId(2), CID).is_err());
+        }
+
+        #[test]
+        fn inbound_map_reply_of_another_cluster_is_rejected() {
+            let snap = bootstrapped_map(CID).encode_snapshot();
+            assert!(matches!(
+                decode_inbound(Kind::MapReply, &snap, NodeId(2), CID),
+                Ok(InboundItem::Bus(BusMessage::MapReply {
+                    from: NodeId(2),
+                    ..
+                }))
+            ));
+            assert_eq!(
+                decode_inbound(Kind::MapReply, &snap, NodeId(2), CID + 1).unwrap_err(),
+                FrameError::ForeignCluster(CID)
+            );
+            let empty = ClusterMap::new().encode_snapshot();
+            assert!(decode_inbound(Kind::MapReply, &empty, NodeId(2), CID).is_err());
+        }
+
+        #[test]
+        fn inbound_raft_batch_keeps_only_the_peers_own_messages() {
+            let msgs = vec![(GroupId(1), heartbeat(2, 1)), (GroupId(2), heartbeat(3, 1))];
+            let f = encode_raft_batches(&msgs).remove(0);
+            let fr = decode_frame(&f).unwrap().unwrap();
+            let InboundItem::Raft(got) =
+                decode_inbound(Kind::RaftBatch, fr.payload, NodeId(2), CID).unwrap()
+            else {
+                panic!("raft batch decoded as something else");
+            };
+            assert_eq!(got, vec![(GroupId(1), heartbeat(2, 1))]);
+        }
+
+        #[test]
+        fn link_state_reports_each_failure_once() {
+            let l = LinkState::default();
+            l.up(NodeId(2));
+            assert!(l.is_connected(NodeId(2)));
+            assert!(l.take_unreachable().is_empty());
+            l.down(NodeId(2));
+            l.down(NodeId(2));
+            l.down(NodeId(3));
+            assert!(!l.is_connected(NodeId(2)));
+            assert_eq!(l.take_unreachable(), vec![NodeId(2), NodeId(3)]);
+            assert!(l.take_unreachable().is_empty());
+        }
+
+        #[test]
+        fn send_frame_respects_blocked_links_and_unknown_peers() {
+            let q = Arc::new(PeerQueue {
+                frames: Mutex::new((VecDeque::new(), 0)),
+                notify: Notify::new(),
+            });
+            let out = Outbox {
+                peers: Arc::new(BTreeMap::from([(NodeId(2), q.clone())])),
+                stats: Arc::default(),
+                blocked: BlockedPeers::default(),
+                links: Arc::default(),
+            };
+            assert!(out.send_frame(NodeId(2), encode_map_request(1)));
+            assert!(!out.send_frame(NodeId(9), encode_map_request(1)));
+            out.blocked.write().unwrap().insert(NodeId(2));
+            assert!(!out.send_frame(NodeId(2), encode_map_request(1)));
+            assert_eq!(q.frames.lock().unwrap().0.len(), 1);
         }
     }
 
-    const CID: u128 = 0xC1_u128 << 100;
-
-    fn bootstrapped_map(cluster: u128) -> ClusterMap {
-        use slotraft_cluster::{plan_cluster, MetaCommand, NodeSpec};
-        use std::net::Ipv4Addr;
-        let specs: Vec<NodeSpec> = (1..=3u16)
-            .map(|i| NodeSpec {
-                id: NodeId(i as u64),
-                ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                port: 7000 + i,
-                bus_port: 17000 + i,
-            })
-            .collect();
-        let plan = plan_cluster(ClusterId(cluster), &specs, None, 3).unwrap();
-        let mut map = ClusterMap::new();
-        map.apply(&MetaCommand::Bootstrap(plan)).unwrap();
-        map
-    }
-
-    #[test]
-    fn gossip_frame_roundtrip_truncated_and_oversized() {
-        let m = gossip_msg(2);
-        let f = encode_gossip(&m);
-        let Frame {
-            kind,
-            payload,
-            used,
-        } = decode_frame(&f).unwrap().unwrap();
-        assert_eq!((kind, used), (Kind::Gossip, f.len()));
-        assert_eq!(decode_gossip(payload).unwrap(), m);
-        // Every strict prefix is "need more bytes", never a frame.
-        for cut in 0..f.len() {
-            assert_eq!(decode_frame(&f[..cut]), Ok(None), "prefix {cut}");
-        }
-        // A truncated payload inside a well-formed frame is rejected.
-        let short = encode_frame(Kind::Gossip, &payload[..payload.len() - 1]);
-        let fr = decode_frame(&short).unwrap().unwrap();
-        assert!(decode_gossip(fr.payload).is_err());
-        // A length over the gossip limit (far below MAX_FRAME_BYTES) is
-        // refused from the header alone, before the payload arrives.
-        let too_long = max_frame_len(Kind::Gossip) + 1;
-        let mut head = (too_long as u32).to_le_bytes().to_vec();
-        head.extend_from_slice(&[FRAME_VERSION, Kind::Gossip as u8]);
-        assert_eq!(decode_frame(&head), Err(FrameError::TooLong(too_long)));
-        assert!(too_long < MAX_FRAME_BYTES);
-    }
-
-    #[test]
-    fn map_request_roundtrip_and_bad_lengths() {
-        let f = encode_map_request(0x0102_0304_0506_0708);
-        let fr = decode_frame(&f).unwrap().unwrap();
-        assert_eq!(fr.kind, Kind::MapRequest);
-        assert_eq!(decode_map_request(fr.payload), Ok(0x0102_0304_0506_0708));
-        assert!(decode_map_request(&fr.payload[..7]).is_err());
-        assert!(decode_map_request(&[0u8; 9]).is_err());
-        let mut head = ((HEADER_BYTES + 9) as u32).to_le_bytes().to_vec();
-        head.extend_from_slice(&[FRAME_VERSION, Kind::MapRequest as u8]);
-        assert_eq!(
-            decode_frame(&head),
-            Err(FrameError::TooLong(HEADER_BYTES + 9))
-        );
-    }
-
-    #[test]
-    fn map_reply_roundtrip_truncated_and_oversized() {
-        let map = bootstrapped_map(CID);
-        let f = encode_map_reply(&map).expect("small map fits");
-        let fr = decode_frame(&f).unwrap().unwrap();
-        assert_eq!(fr.kind, Kind::MapReply);
-        let back = decode_map_reply(fr.payload).unwrap();
-        assert_eq!(back.encode_snapshot(), map.encode_snapshot());
-        assert_eq!(back.epoch(), map.epoch());
-        for cut in [0, 1, fr.payload.len() / 2, fr.payload.len() - 1] {
-            assert!(decode_map_reply(&fr.payload[..cut]).is_err(), "cut {cut}");
-        }
-        assert!(decode_map_reply(&vec![0u8; MAX_MAP_REPLY_BYTES + 1]).is_err());
-        let too_long = max_frame_len(Kind::MapReply) + 1;
-        let mut head = (too_long as u32).to_le_bytes().to_vec();
-        head.extend_from_slice(&[FRAME_VERSION, Kind::MapReply as u8]);
-        assert_eq!(decode_frame(&head), Err(FrameError::TooLong(too_long)));
-    }
-
-    #[test]
-    fn unknown_kind_and_version_are_rejected() {
-        let mut f = encode_map_request(1);
-        f[5] = 6;
-        assert_eq!(decode_frame(&f), Err(FrameError::BadKind(6)));
-        f[4] = FRAME_VERSION + 1;
-        assert_eq!(
-            decode_frame(&f),
-            Err(FrameError::BadVersion(FRAME_VERSION + 1))
-        );
-    }
-
-    #[test]
-    fn inbound_gossip_must_come_from_the_authenticated_peer() {
-        let payload = gossip_msg(2).encode();
-        let ok = decode_inbound(Kind::Gossip, &payload, NodeId(2), CID).unwrap();
-        assert!(matches!(
-            ok,
-            InboundItem::Bus(BusMessage::Gossip {
-                from: NodeId(2),
-                ..
-            })
-        ));
-        // Node 3's connection relaying a message that claims to be node 2's.
-        assert_eq!(
-            decode_inbound(Kind::Gossip, &payload, NodeId(3), CID).unwrap_err(),
-            FrameError::UnknownNode(NodeId(2))
-        );
-        assert_eq!(
-            decode_inbound(Kind::Gossip, &payload, NodeId(2), CID + 1).unwrap_err(),
-            FrameError::ForeignCluster(CID)
-        );
-        assert!(decode_inbound(Kind::Hello, &payload, NodeId(2), CID).is_err());
-    }
-
-    #[test]
-    fn inbound_map_reply_of_another_cluster_is_rejected() {
-        let snap = bootstrapped_map(CID).encode_snapshot();
-        assert!(matches!(
-            decode_inbound(Kind::MapReply, &snap, NodeId(2), CID),
-            Ok(InboundItem::Bus(BusMessage::MapReply {
-                from: NodeId(2),
-                ..
-            }))
-        ));
-        assert_eq!(
-            decode_inbound(Kind::MapReply, &snap, NodeId(2), CID + 1).unwrap_err(),
-            FrameError::ForeignCluster(CID)
-        );
-        let empty = ClusterMap::new().encode_snapshot();
-        assert!(decode_inbound(Kind::MapReply, &empty, NodeId(2), CID).is_err());
-    }
-
-    #[test]
-    fn inbound_raft_batch_keeps_only_the_peers_own_messages() {
-        let msgs = vec![(GroupId(1), heartbeat(2, 1)), (GroupId(2), heartbeat(3, 1))];
-        let f = encode_raft_batches(&msgs).remove(0);
-        let fr = decode_frame(&f).unwrap().unwrap();
-        let InboundItem::Raft(got) =
-            decode_inbound(Kind::RaftBatch, fr.payload, NodeId(2), CID).unwrap()
-        else {
-            panic!("raft batch decoded as something else");
-        };
-        assert_eq!(got, vec![(GroupId(1), heartbeat(2, 1))]);
-    }
-
-    #[test]
-    fn link_state_reports_each_failure_once() {
-        let l = LinkState::default();
-        l.up(NodeId(2));
-        assert!(l.is_connected(NodeId(2)));
-        assert!(l.take_unreachable().is_empty());
-        l.down(NodeId(2));
-        l.down(NodeId(2));
-        l.down(NodeId(3));
-        assert!(!l.is_connected(NodeId(2)));
-        assert_eq!(l.take_unreachable(), vec![NodeId(2), NodeId(3)]);
-        assert!(l.take_unreachable().is_empty());
-    }
-
-    #[test]
-    fn send_frame_respects_blocked_links_and_unknown_peers() {
-        let q = Arc::new(PeerQueue {
-            frames: Mutex::new((VecDeque::new(), 0)),
-            notify: Notify::new(),
-        });
-        let out = Outbox {
-            peers: Arc::new(BTreeMap::from([(NodeId(2), q.clone())])),
-            stats: Arc::default(),
-            blocked: BlockedPeers::default(),
-            links: Arc::default(),
-        };
-        assert!(out.send_frame(NodeId(2), encode_map_request(1)));
-        assert!(!out.send_frame(NodeId(9), encode_map_request(1)));
-        out.blocked.write().unwrap().insert(NodeId(2));
-        assert!(!out.send_frame(NodeId(2), encode_map_request(1)));
-        assert_eq!(q.frames.lock().unwrap().0.len(), 1);
-    }
+    use gossip_bus_frames::{bootstrapped_map, gossip_msg, CID};
 
     proptest! {
         #[test]
-        fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        fn decoders_never_panic_incl_gossip_kinds(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             if let Ok(Some(Frame { payload, used, .. })) = decode_frame(&bytes) {
                 prop_assert!(used <= bytes.len());
                 let _ = decode_hello(payload);
@@ -1169,7 +1176,7 @@ mod tests {
         }
 
         #[test]
-        fn corrupted_bus_frames_never_panic(flip in 0usize..4096, val in any::<u8>()) {
+        fn corrupted_gossip_bus_frames_never_panic(flip in 0usize..4096, val in any::<u8>()) {
             let mut g = encode_gossip(&gossip_msg(2));
             let i = flip % g.len();
             g[i] = val;
