@@ -63,6 +63,17 @@ pub const MAX_RUN: usize = 1024;
 /// How often parked clients are checked against leadership changes and the
 /// cached map against the node's.
 pub const WATCH_PERIOD: Duration = Duration::from_millis(100);
+/// How often a node checks whether it leads shards whose preferred leader
+/// (first replica in the map) is another, healthy node.
+pub const BALANCE_PERIOD: Duration = Duration::from_secs(2);
+/// A node must have led a shard this long before handing it back (no
+/// ping-pong while elections settle).
+pub const BALANCE_MIN_TENURE: Duration = Duration::from_secs(3);
+/// The preferred leader must have answered gossip this recently.
+pub const BALANCE_MAX_PONG_AGE_MS: u64 = 2_000;
+/// After a failed hand-back, the shard is left alone this long (a transfer
+/// to a lagging or dying node pauses the shard's writes until it times out).
+pub const BALANCE_BACKOFF: Duration = Duration::from_secs(30);
 /// How often INFO's key counters are refreshed from the led shards.
 pub const STATS_PERIOD: Duration = Duration::from_secs(1);
 /// How long CLUSTER FAILOVER waits for the leadership transfers it asked
@@ -265,6 +276,31 @@ impl ClusterEngine {
         self.0.running.get()
     }
 
+    /// Waits (bounded by `limit`) until every shard this node hosts has a
+    /// leader. Used at startup of a one-node cluster, so its first client
+    /// is served instead of getting `-CLUSTERDOWN` during the first election.
+    pub async fn wait_for_leaders(&self, limit: Duration) -> bool {
+        let Some(r) = self.running().cloned() else {
+            return false;
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let view = r.view();
+            let all = view
+                .map
+                .shards()
+                .filter(|s| s.hosts(r.me))
+                .all(|s| view.leaders.contains_key(&s.id));
+            if all {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The node handle once the node runs (shutdown, tests).
     pub fn node(&self) -> Option<Arc<NodeHandle>> {
         self.running().map(|r| r.node.clone())
@@ -436,10 +472,12 @@ impl ClusterEngine {
     }
 
     /// Periodic: parked clients of groups this node no longer leads get a
-    /// redirect; a newer map from the node is adopted.
+    /// redirect; a newer map from the node is adopted; leaderships are
+    /// handed back to preferred leaders.
     async fn watch_loop(self, r: Arc<Running>) {
         let mut maps = r.node.watch_map();
         let mut tick = tokio::time::interval(WATCH_PERIOD);
+        let mut balance = Balancer::default();
         loop {
             tokio::select! {
                 changed = maps.changed() => {
@@ -454,6 +492,7 @@ impl ClusterEngine {
                         return;
                     }
                     self.redirect_orphans(&r);
+                    balance.step(&r);
                 }
             }
         }
@@ -506,6 +545,76 @@ impl ClusterEngine {
             }
             self.0.keys.store(keys, Ordering::Relaxed);
             self.0.expires.store(expires, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Leader balancing: each shard's preferred leader is its first replica in
+/// the map (`plan_cluster` spreads them evenly over the nodes). A node that
+/// leads a shard whose preferred leader is another healthy node hands the
+/// leadership back with a Raft leadership transfer (the target catches up
+/// first; nothing committed is lost). Conservative on purpose: a transfer
+/// pauses the shard's writes until it completes or times out.
+#[derive(Default)]
+struct Balancer {
+    /// Since when this node leads each shard.
+    since: BTreeMap<GroupId, tokio::time::Instant>,
+    /// Shards not to touch before this time.
+    backoff: BTreeMap<GroupId, tokio::time::Instant>,
+    last: Option<tokio::time::Instant>,
+}
+
+impl Balancer {
+    fn step(&mut self, r: &Arc<Running>) {
+        let now = tokio::time::Instant::now();
+        let view = r.view();
+        let led = view.led_groups();
+        self.since.retain(|g, _| led.contains(g));
+        for g in &led {
+            self.since.entry(*g).or_insert(now);
+        }
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < BALANCE_PERIOD)
+        {
+            return;
+        }
+        self.last = Some(now);
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        for g in led {
+            let Some(pref) = view.map.shard(g).map(|s| s.replicas[0]) else {
+                continue;
+            };
+            let tenure_ok = self
+                .since
+                .get(&g)
+                .is_some_and(|t| now.duration_since(*t) >= BALANCE_MIN_TENURE);
+            let backoff_ok = self.backoff.get(&g).is_none_or(|t| now >= *t);
+            let h = view.health.get(&pref).copied().unwrap_or_default();
+            let healthy = h.state == slotraft_cluster::HealthState::Ok
+                && h.connected
+                && wall_ms.saturating_sub(h.pong_recv_ms) <= BALANCE_MAX_PONG_AGE_MS;
+            if pref == r.me || !tenure_ok || !backoff_ok || !healthy {
+                continue;
+            }
+            // One transfer per step; the next step sees its result.
+            self.backoff.insert(g, now + BALANCE_BACKOFF);
+            let node = r.node.clone();
+            tokio::spawn(async move {
+                match node.transfer_leader(g, pref).await {
+                    Ok(()) => info!(
+                        group = g.get(),
+                        to = pref.get(),
+                        "leadership handed to the preferred leader"
+                    ),
+                    Err(e) => {
+                        warn!(group = g.get(), to = pref.get(), error = ?e, "leader balancing transfer failed")
+                    }
+                }
+            });
+            return;
         }
     }
 }

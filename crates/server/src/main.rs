@@ -208,10 +208,17 @@ fn node_params(c: &Config, port: u16, dir: std::path::PathBuf) -> NodeParams {
     }
 }
 
+/// How long a one-node cluster waits for its first elections before it
+/// accepts clients (an election timeout is 300-600 ms).
+const ONE_NODE_ELECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Restarts from the data directory, or (no `cluster-enabled`) bootstraps
 /// a one-node cluster, or waits for `slotraft cluster create`.
 async fn start_cluster_node(engine: &ClusterEngine, c: &Config, port: u16) -> std::io::Result<()> {
     if engine.start_from_dir().await? {
+        if !c.cluster_enabled {
+            engine.wait_for_leaders(ONE_NODE_ELECTION_WAIT).await;
+        }
         return Ok(());
     }
     if c.cluster_enabled {
@@ -224,6 +231,7 @@ async fn start_cluster_node(engine: &ClusterEngine, c: &Config, port: u16) -> st
         .bootstrap(slotraft_types::NodeId(1), map)
         .await
         .map_err(std::io::Error::other)?;
+    engine.wait_for_leaders(ONE_NODE_ELECTION_WAIT).await;
     info!("bootstrapped a one-node cluster owning all slots");
     Ok(())
 }
