@@ -50,6 +50,7 @@ async fn start(mode: ReadMode, dirs: &[tempfile::TempDir]) -> Vec<Arc<NodeHandle
             read_mode: mode,
             meta: None,
             gossip_node_timeout_ms: slotraft_node::gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS,
+            raft_bugs: Default::default(),
         };
         nodes.push(Arc::new(NodeHandle::start(cfg).await.unwrap()));
     }

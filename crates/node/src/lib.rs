@@ -95,6 +95,10 @@ pub struct NodeConfig {
     /// Redis's `cluster-node-timeout` for gossip failure detection, in ms
     /// (default [`gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS`]; small in tests).
     pub gossip_node_timeout_ms: u64,
+    /// TEST ONLY: deliberately broken Raft behaviour for every group, so the
+    /// fault-injection suite can show it catches real bugs (`slotraft server
+    /// --debug-inject-bug NAME`). Always `InjectedBugs::default()` in use.
+    pub raft_bugs: slotraft_raft::InjectedBugs,
 }
 
 /// This node's replica of the metadata group.
@@ -259,6 +263,7 @@ fn build_multiraft(cfg: &NodeConfig) -> Result<Built, StartError> {
     let mut metas = BTreeMap::new();
     for (g, voters) in &cfg.groups {
         let mut rc = raft_config(cfg.id, *g, seed, cfg.read_mode);
+        rc.bugs = cfg.raft_bugs;
         let mut ks = Keyspace::new();
         let meta = match log_store::read_snapshot_file(&store, *g).map_err(StartError::Storage)? {
             Some(snap) => {
@@ -284,6 +289,7 @@ fn build_multiraft(cfg: &NodeConfig) -> Result<Built, StartError> {
     if let Some(mc) = &cfg.meta {
         let g = GroupId::METADATA;
         let mut rc = raft_config(cfg.id, g, seed, cfg.read_mode);
+        rc.bugs = cfg.raft_bugs;
         let (meta, initial) =
             match log_store::read_snapshot_file(&store, g).map_err(StartError::Storage)? {
                 Some(snap) => {

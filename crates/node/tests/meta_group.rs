@@ -106,6 +106,7 @@ impl Cluster {
                     initial: ClusterMap::new(),
                 }),
                 gossip_node_timeout_ms: slotraft_node::gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS,
+                raft_bugs: Default::default(),
             })
             .collect();
         let mut c = Cluster {
@@ -337,6 +338,7 @@ async fn group_zero_in_groups_is_a_configuration_error() {
         read_mode: ReadMode::ReadIndex,
         meta: None,
         gossip_node_timeout_ms: slotraft_node::gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS,
+        raft_bugs: Default::default(),
     };
     assert!(matches!(
         NodeHandle::start(cfg.clone()).await,

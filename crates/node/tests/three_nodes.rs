@@ -78,6 +78,7 @@ impl Cluster {
                 read_mode,
                 meta: None,
                 gossip_node_timeout_ms: slotraft_node::gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS,
+                raft_bugs: Default::default(),
             })
             .collect();
         let mut c = Cluster {

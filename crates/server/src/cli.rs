@@ -113,6 +113,26 @@ pub struct ServerArgs {
     /// How leaders confirm linearizable reads: readindex or lease.
     #[arg(long)]
     pub read_mode: Option<String>,
+    /// TEST ONLY: run every Raft group with a deliberately injected bug
+    /// (read-without-quorum, vote-without-log-check,
+    /// commit-old-term-by-counting, no-truncate-on-conflict), so the
+    /// fault-injection suite can show it catches it. Never in production.
+    #[arg(long, hide = true)]
+    pub debug_inject_bug: Option<String>,
+}
+
+/// The Raft bug named by `--debug-inject-bug`.
+pub fn injected_bug(name: Option<&str>) -> Result<slotraft_raft::InjectedBugs, String> {
+    let mut b = slotraft_raft::InjectedBugs::default();
+    match name {
+        None => {}
+        Some("read-without-quorum") => b.read_without_quorum = true,
+        Some("vote-without-log-check") => b.vote_without_log_check = true,
+        Some("commit-old-term-by-counting") => b.commit_old_term_by_counting = true,
+        Some("no-truncate-on-conflict") => b.no_truncate_on_conflict = true,
+        Some(other) => return Err(format!("unknown --debug-inject-bug {other}")),
+    }
+    Ok(b)
 }
 
 impl ServerArgs {

@@ -92,6 +92,8 @@ pub struct NodeParams {
     pub read_mode: ReadMode,
     pub snapshot_log_entries: u64,
     pub gossip_node_timeout_ms: u64,
+    /// TEST ONLY (`--debug-inject-bug`): see `NodeConfig::raft_bugs`.
+    pub raft_bugs: slotraft_raft::InjectedBugs,
 }
 
 /// A running cluster node.
@@ -388,6 +390,7 @@ impl ClusterEngine {
             read_mode: p.read_mode,
             meta,
             gossip_node_timeout_ms: p.gossip_node_timeout_ms,
+            raft_bugs: p.raft_bugs,
         };
         let node = NodeHandle::start(cfg)
             .await

@@ -99,7 +99,17 @@ fn run_server(args: ServerArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(serve(cfg, args.config.clone())) {
+    let bugs = match cli::injected_bug(args.debug_inject_bug.as_deref()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if bugs.any() {
+        warn!(bug = ?bugs, "TEST ONLY: running with a deliberately injected Raft bug");
+    }
+    match rt.block_on(serve(cfg, args.config.clone(), bugs)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!(error = %e, "server failed");
@@ -149,7 +159,11 @@ fn node_seed() -> u64 {
 /// or a data directory is configured (a one-node cluster owning every slot
 /// unless `cluster-enabled`, durable through the Raft log), else the
 /// in-memory engine (docs/decisions/0006).
-async fn serve(cfg: Config, file: Option<std::path::PathBuf>) -> std::io::Result<()> {
+async fn serve(
+    cfg: Config,
+    file: Option<std::path::PathBuf>,
+    raft_bugs: slotraft_raft::InjectedBugs,
+) -> std::io::Result<()> {
     let shared = SharedConfig::new(cfg, file);
     let listeners = server::bind_all(&shared).await?;
     let port = listeners
@@ -163,7 +177,9 @@ async fn serve(cfg: Config, file: Option<std::path::PathBuf>) -> std::io::Result
             .dir
             .clone()
             .unwrap_or_else(|| std::path::PathBuf::from("."));
-        let engine = ClusterEngine::new(node_params(&c, port, dir));
+        let mut params = node_params(&c, port, dir);
+        params.raft_bugs = raft_bugs;
+        let engine = ClusterEngine::new(params);
         start_cluster_node(&engine, &c, port).await?;
         let node = engine.clone();
         let server = run_until_shutdown(shared, listeners, port, engine).await;
@@ -205,6 +221,7 @@ fn node_params(c: &Config, port: u16, dir: std::path::PathBuf) -> NodeParams {
         },
         snapshot_log_entries: slotraft_node::SNAPSHOT_LOG_ENTRIES,
         gossip_node_timeout_ms: c.cluster_node_timeout,
+        raft_bugs: Default::default(),
     }
 }
 
