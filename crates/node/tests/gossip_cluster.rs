@@ -73,6 +73,7 @@ impl Cluster {
                 read_mode: ReadMode::ReadIndex,
                 meta: None,
                 gossip_node_timeout_ms: NODE_TIMEOUT_MS,
+                raft_bugs: Default::default(),
             };
             nodes.push(NodeHandle::start(cfg).await.unwrap());
         }
@@ -139,10 +140,17 @@ async fn gossip_pfail_fail_and_recovery() {
         // One link cut: each end suspects the other, but the third node
         // still hears both, so no majority ever agrees: PFAIL only.
         c.cut(1, 3, true);
+        let t_cut = Instant::now();
         wait_until("node 1 suspects node 3", || {
             c.state(1, 3) == HealthState::PFail
         })
         .await;
+        let pfail_after = t_cut.elapsed();
+        // Not before the node timeout (less at most one PING's flight).
+        assert!(
+            pfail_after >= Duration::from_millis(NODE_TIMEOUT_MS / 2),
+            "PFAIL after only {pfail_after:?}"
+        );
         wait_until("node 3 suspects node 1", || {
             c.state(3, 1) == HealthState::PFail
         })
@@ -158,10 +166,12 @@ async fn gossip_pfail_fail_and_recovery() {
         // Node 3 cut from both: nodes 1 and 2 agree, FAIL on both; node 3
         // alone can only suspect them.
         c.cut(2, 3, true);
+        let t_isolated = Instant::now();
         wait_until("nodes 1 and 2 mark node 3 FAIL", || {
             c.state(1, 3) == HealthState::Fail && c.state(2, 3) == HealthState::Fail
         })
         .await;
+        let fail_after = t_isolated.elapsed();
         wait_until("node 3 suspects node 2", || {
             c.state(3, 2) == HealthState::PFail
         })
@@ -177,10 +187,16 @@ async fn gossip_pfail_fail_and_recovery() {
         // Healed: PONGs clear PFAIL and FAIL everywhere.
         c.cut(1, 3, false);
         c.cut(2, 3, false);
+        let t_healed = Instant::now();
         wait_until("everyone Ok again after healing", || {
             all_ok_and_connected(&c)
         })
         .await;
+        println!(
+            "node timeout {NODE_TIMEOUT_MS} ms: PFAIL after {pfail_after:?}, FAIL (both) {fail_after:?} \
+             after isolation, all Ok {:?} after healing",
+            t_healed.elapsed()
+        );
         c.shutdown().await;
     })
     .await
@@ -250,11 +266,17 @@ async fn gossip_newer_map_offered_to_one_node_reaches_all() {
         }
         let mut watch3 = c.node(3).watch_map();
         c.node(2).offer_map(map.clone());
+        let t_offer = Instant::now();
         assert_eq!(c.node(2).cluster_map().epoch(), map.epoch());
         wait_until("nodes 1 and 3 pull the newer map over the bus", || {
             (1..=3).all(|i| c.node(i).cluster_map().epoch() == map.epoch())
         })
         .await;
+        println!(
+            "map at epoch {} on all nodes {:?} after the offer",
+            map.epoch(),
+            t_offer.elapsed()
+        );
         assert!(watch3.has_changed().unwrap(), "watchers are notified");
         assert_eq!(
             watch3.borrow_and_update().encode_snapshot(),
