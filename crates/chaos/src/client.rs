@@ -10,6 +10,12 @@
 //! CLUSTERDOWN, READONLY, LOADING, MASTERDOWN), or a failure to connect
 //! before anything was sent. A timeout, a connection dropped after sending,
 //! or `-UNCERTAIN` is [`Res::Unknown`]; every other error is [`Res::Fail`].
+//!
+//! After a timeout or dropped connection the slot map is reloaded before the
+//! next operation (never the same one: that would resend), as cluster
+//! clients do; otherwise a client would keep timing out on a paused or cut
+//! leader after the shard elected another, and the unavailability windows
+//! would measure the client, not the system.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -184,6 +190,9 @@ pub struct ClusterClient {
     slots: Vec<Option<SocketAddr>>,
     conns: HashMap<SocketAddr, Conn>,
     timeout: Duration,
+    /// Set when an attempt timed out or lost its connection: the map may
+    /// point at a node that no longer leads; reload before the next op.
+    stale: bool,
 }
 
 impl ClusterClient {
@@ -195,11 +204,13 @@ impl ClusterClient {
             slots: vec![None; SLOT_COUNT as usize],
             conns: HashMap::new(),
             timeout,
+            stale: false,
         }
     }
 
     /// Reloads the slot map from the first seed that answers CLUSTER SLOTS.
     pub fn refresh(&mut self) {
+        self.stale = false;
         if !self.cluster {
             self.slots = vec![Some(self.seeds[0]); SLOT_COUNT as usize];
             return;
@@ -235,6 +246,9 @@ impl ClusterClient {
     /// MULTI/EXEC when `multi`. Bounded by [`MAX_ATTEMPTS`].
     pub fn exec(&mut self, key: &[u8], cmds: &[Cmd], multi: bool) -> Res {
         let slot = key_slot(key).index();
+        if self.stale {
+            self.refresh();
+        }
         let mut target = self.slots[slot];
         let mut asking = false;
         let mut last = String::from("no attempt");
@@ -314,6 +328,7 @@ impl ClusterClient {
         match replies {
             Err(e) => {
                 self.conns.remove(&addr);
+                self.stale = true;
                 Attempt::Done(Res::Unknown(format!("{addr}: {e}")))
             }
             Ok(mut v) => {
@@ -431,6 +446,23 @@ pub fn nanos_since(start: Instant) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeout_is_unknown_and_marks_the_map_stale() {
+        // A listener that never answers: the kernel completes the
+        // handshake, the command is sent, no reply comes.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = l.local_addr().expect("addr");
+        let mut c = ClusterClient::new(vec![addr], false, Duration::from_millis(100));
+        c.refresh();
+        assert!(!c.stale);
+        let r = c.exec(b"k", &[cmd!["SET", "k", "v"]], false);
+        assert!(matches!(r, Res::Unknown(_)), "timeout must be unknown");
+        assert!(c.stale, "a timeout must force a map reload");
+        c.refresh();
+        assert!(!c.stale);
+        drop(l);
+    }
 
     #[test]
     fn classifies_errors() {

@@ -36,7 +36,8 @@ pub struct Target {
     /// `{port}`, `{dir}` (an empty per-node directory kept across restarts),
     /// `{index}` and `{cwd}` (where the tool was started) substituted. It is run as `sh -c "exec <start>"`.
     pub start: String,
-    /// Run once after every node listens, with `{nodes}` = `ip:port ...`.
+    /// Run once after every node listens, with `{nodes}` = `ip:port ...`
+    /// and `{cwd}` substituted.
     #[serde(default)]
     pub setup: Option<String>,
     /// Whether the target speaks the cluster protocol (CLUSTER SLOTS,

@@ -178,7 +178,8 @@ impl Procs {
 
 /// The directory the tool was started in (for binaries given relative to
 /// the repository, since nodes run in their own directories).
-fn cwd() -> String {
+/// Where the tool was started: the `{cwd}` substitution of target commands.
+pub fn cwd() -> String {
     std::env::current_dir()
         .map(|d| d.display().to_string())
         .unwrap_or_else(|_| ".".into())

@@ -156,7 +156,10 @@ pub fn run(o: &RunOpts) -> Result<RunResult, String> {
     let mut procs = Procs::new(&target, dir.join("nodes")).map_err(|e| e.to_string())?;
     procs.start_all()?;
     if let Some(setup) = &target.setup {
-        sh(&setup.replace("{nodes}", &target.node_list()), &dir)?;
+        let setup = setup
+            .replace("{nodes}", &target.node_list())
+            .replace("{cwd}", &crate::procs::cwd());
+        sh(&setup, &dir)?;
     }
     if !settle(&target) {
         return Err("cluster did not become healthy after setup".into());
