@@ -26,6 +26,12 @@
 //! `MapRequest`. Times are Unix milliseconds read from a monotonic clock
 //! ([`Clock`]), so the state machine never sees time go backwards and
 //! CLUSTER NODES shows wall-clock ping/pong times.
+//!
+//! Members: the map's nodes once a bootstrapped map of this cluster is
+//! known, the configured bus peers before. TODO(integration): the bus only
+//! dials the peers of `NodeConfig::peers`; a member added to the map later
+//! gets no connection (its frames are dropped, gossip shows it PFAIL) until
+//! the transport learns addresses from the map.
 
 use crate::driver::LeaderTable;
 use crate::transport::{encode_gossip, encode_map_reply, encode_map_request, BusMessage, Outbox};
@@ -468,4 +474,182 @@ pub(crate) fn start_for_node(
     let svc = GossipService::spawn(gcfg, wiring);
     transport.adopt_task(svc.abort_handle());
     svc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{decode_frame, decode_map_request, Frame, Kind};
+    use slotraft_cluster::{plan_cluster, MetaCommand, NodeSpec};
+    use slotraft_gossip::MessageKind;
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::Mutex;
+
+    const CID: u128 = 0x90_55;
+
+    fn map_at_epoch_1() -> ClusterMap {
+        let specs: Vec<NodeSpec> = (1..=3u16)
+            .map(|i| NodeSpec {
+                id: NodeId(i as u64),
+                ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                port: 7000 + i,
+                bus_port: 17000 + i,
+            })
+            .collect();
+        let plan = plan_cluster(ClusterId(CID), &specs, None, 3).unwrap();
+        let mut map = ClusterMap::new();
+        map.apply(&MetaCommand::Bootstrap(plan)).unwrap();
+        assert_eq!(map.epoch(), 1);
+        map
+    }
+
+    /// A task for node 1 of {1, 2, 3} whose offers land in the returned
+    /// list; nothing runs it: the test calls its steps.
+    fn task(initial: ClusterMap) -> (Task, Arc<Mutex<Vec<u64>>>) {
+        let offered: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let o = offered.clone();
+        let (_tx, maps) = watch::channel(Arc::new(initial));
+        let (_bus_tx, inbox) = mpsc::channel(1);
+        let wiring = GossipWiring {
+            outbox: Outbox::detached(&[NodeId(2), NodeId(3)]),
+            inbox,
+            leaders: LeaderTable::default(),
+            maps,
+            offer: Arc::new(move |m| o.lock().unwrap().push(m.epoch())),
+        };
+        let cfg = GossipConfig {
+            id: NodeId(1),
+            cluster_id: CID,
+            node_timeout_ms: 1000,
+            members: vec![NodeId(1), NodeId(2), NodeId(3)],
+            seed: 1,
+        };
+        let view = Arc::new(RwLock::new(GossipView::default()));
+        (Task::new(cfg, wiring, view), offered)
+    }
+
+    fn ping(from: u64, epoch: u64) -> BusMessage {
+        BusMessage::Gossip {
+            from: NodeId(from),
+            msg: slotraft_gossip::Message {
+                kind: MessageKind::Ping,
+                cluster_id: ClusterId(CID),
+                sender: NodeId(from),
+                config_epoch: epoch,
+                failed: None,
+                gossip: vec![],
+                leaders: vec![],
+            },
+        }
+    }
+
+    /// The kinds of the frames queued for `peer`, map requests with their
+    /// epoch.
+    fn sent(t: &Task, peer: u64) -> Vec<(Kind, Option<u64>)> {
+        t.wiring
+            .outbox
+            .take_queued(NodeId(peer))
+            .iter()
+            .map(|f| {
+                let Frame { kind, payload, .. } = decode_frame(f).unwrap().unwrap();
+                let epoch =
+                    (kind == Kind::MapRequest).then(|| decode_map_request(payload).unwrap());
+                (kind, epoch)
+            })
+            .collect()
+    }
+
+    fn map_requests(t: &Task, peer: u64) -> usize {
+        sent(t, peer)
+            .iter()
+            .filter(|(k, _)| *k == Kind::MapRequest)
+            .count()
+    }
+
+    #[test]
+    fn newer_epoch_is_requested_then_retried_from_the_latest_advertiser() {
+        let (mut t, offered) = task(ClusterMap::new());
+        t.on_bus(ping(2, 1));
+        t.after_step(false);
+        assert!(sent(&t, 2).contains(&(Kind::MapRequest, Some(0))));
+        // Node 3 advertises the epoch too: it becomes the one asked next.
+        t.on_bus(ping(3, 1));
+        t.after_step(false);
+        assert_eq!(
+            map_requests(&t, 3),
+            0,
+            "no new request before the retry time"
+        );
+        let now = t.clock.now_ms();
+        t.retry_map_request(now + MAP_REQUEST_RETRY_MS / 2);
+        assert_eq!(map_requests(&t, 2) + map_requests(&t, 3), 0);
+        t.retry_map_request(now + MAP_REQUEST_RETRY_MS + 1);
+        assert_eq!((map_requests(&t, 2), map_requests(&t, 3)), (0, 1));
+        // The reply is offered to the node; adopting it ends the pull.
+        let map = map_at_epoch_1();
+        t.on_bus(BusMessage::MapReply {
+            from: NodeId(3),
+            map: Box::new(map.clone()),
+        });
+        assert_eq!(*offered.lock().unwrap(), vec![1]);
+        t.adopt_map(Arc::new(map));
+        assert!(t.wanted.is_none());
+        t.retry_map_request(now + 10 * MAP_REQUEST_RETRY_MS);
+        assert_eq!(map_requests(&t, 3), 0);
+        assert_eq!(t.g.epoch(), 1);
+    }
+
+    #[test]
+    fn older_or_equal_maps_are_not_offered() {
+        let (mut t, offered) = task(map_at_epoch_1());
+        t.on_bus(BusMessage::MapReply {
+            from: NodeId(2),
+            map: Box::new(map_at_epoch_1()),
+        });
+        assert!(offered.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn map_requests_are_answered_only_with_a_newer_map_and_rate_limited() {
+        let (mut t, _) = task(ClusterMap::new());
+        t.answer_map_request(NodeId(2), 0, 10_000);
+        assert!(
+            sent(&t, 2).is_empty(),
+            "no bootstrapped map: nothing to give"
+        );
+        t.adopt_map(Arc::new(map_at_epoch_1()));
+        t.answer_map_request(NodeId(2), 1, 10_000);
+        assert!(sent(&t, 2).is_empty(), "the asker is not behind");
+        t.answer_map_request(NodeId(2), 0, 10_000);
+        assert_eq!(sent(&t, 2), vec![(Kind::MapReply, None)]);
+        t.answer_map_request(NodeId(2), 0, 10_000 + MAP_REPLY_MIN_INTERVAL_MS - 1);
+        assert!(sent(&t, 2).is_empty(), "rate limited per peer");
+        t.answer_map_request(NodeId(3), 0, 10_000 + 1);
+        assert_eq!(sent(&t, 3).len(), 1, "other peers are not limited by it");
+        t.answer_map_request(NodeId(2), 0, 10_000 + MAP_REPLY_MIN_INTERVAL_MS);
+        assert_eq!(sent(&t, 2).len(), 1);
+    }
+
+    #[test]
+    fn local_leadership_is_gossiped_and_hosted_groups_are_not_listed() {
+        let (mut t, _) = task(ClusterMap::new());
+        t.wiring.leaders.write().unwrap().insert(
+            GroupId(5),
+            crate::driver::LeaderInfo {
+                leader: Some(NodeId(1)),
+                term: slotraft_types::Term(2),
+            },
+        );
+        t.on_tick();
+        t.after_step(true);
+        let pings = t.wiring.outbox.take_queued(NodeId(2));
+        let Frame { payload, .. } = decode_frame(&pings[0]).unwrap().unwrap();
+        let msg = crate::transport::decode_gossip(payload).unwrap();
+        assert_eq!(msg.leaders.len(), 1);
+        assert_eq!(msg.leaders[0].group, GroupId(5));
+        let view = t.view.read().unwrap().clone();
+        assert!(view.leaders.is_empty(), "group 5 is hosted here");
+        assert_eq!(view.health.len(), 3);
+        assert!(!view.stats.is_empty());
+    }
 }

@@ -440,6 +440,35 @@ pub struct Outbox {
 }
 
 impl Outbox {
+    /// An outbox whose queues no writer drains (unit tests of its users).
+    #[cfg(test)]
+    pub(crate) fn detached(peers: &[NodeId]) -> Outbox {
+        let queues = peers
+            .iter()
+            .map(|p| {
+                let q = Arc::new(PeerQueue {
+                    frames: Mutex::new((VecDeque::new(), 0)),
+                    notify: Notify::new(),
+                });
+                (*p, q)
+            })
+            .collect();
+        Outbox {
+            peers: Arc::new(queues),
+            stats: Arc::default(),
+            blocked: BlockedPeers::default(),
+            links: Arc::default(),
+        }
+    }
+
+    /// Takes the frames queued for `peer` (unit tests of its users).
+    #[cfg(test)]
+    pub(crate) fn take_queued(&self, peer: NodeId) -> Vec<Vec<u8>> {
+        let mut g = self.peers[&peer].frames.lock().expect("peer queue lock");
+        g.1 = 0;
+        g.0.drain(..).collect()
+    }
+
     /// Queues one driver round's messages, one or more frames per peer.
     pub fn send(&self, msgs: Vec<(GroupId, Message)>) {
         let mut per_peer: BTreeMap<NodeId, Vec<(GroupId, Message)>> = BTreeMap::new();
