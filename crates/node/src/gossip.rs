@@ -273,6 +273,8 @@ impl Task {
         if !map.is_bootstrapped() || map.cluster_id() != self.cluster_id {
             return;
         }
+        // The node only ever replaces its map by a newer one.
+        debug_assert!(map.epoch() >= self.map.epoch(), "map epoch went back");
         self.g.sync_with_map(&map);
         if self.wanted.is_some_and(|w| w.epoch <= map.epoch()) {
             self.wanted = None;

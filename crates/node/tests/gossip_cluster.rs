@@ -24,7 +24,7 @@ const CLUSTER: u128 = 0x5107_4af7_0000_0000_0000_0000_0000_0c05;
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
 const WAIT: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(10);
-const NODE_TIMEOUT_MS: u64 = 500;
+const NODE_TIMEOUT_MS: u64 = 1000;
 
 fn node_ip(i: u64) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, 30 + i as u8))
