@@ -92,6 +92,10 @@ pub struct NodeParams {
     pub read_mode: ReadMode,
     pub snapshot_log_entries: u64,
     pub gossip_node_timeout_ms: u64,
+    /// No cluster flags (a one-node store from `--dir`): Redis standalone
+    /// behaviour — CLUSTER commands disabled, multi-key commands across
+    /// slots allowed (one shard holds them all).
+    pub standalone: bool,
     /// TEST ONLY (`--debug-inject-bug`): see `NodeConfig::raft_bugs`.
     pub raft_bugs: slotraft_raft::InjectedBugs,
 }
@@ -106,6 +110,7 @@ struct Running {
     identity: Mutex<Identity>,
     /// Where the identity file lives.
     dir: PathBuf,
+    standalone: bool,
 }
 
 /// Parked clients and the group each waits on.
@@ -203,6 +208,8 @@ fn refusal(n: NotExecuted) -> Refused {
 
 /// A snapshot of what routing needs, taken once per batch.
 struct View {
+    /// Standalone mode (decision 0006): no cluster flags.
+    standalone: bool,
     map: Arc<ClusterMap>,
     me: NodeId,
     leaders: BTreeMap<GroupId, NodeId>,
@@ -240,6 +247,7 @@ impl Running {
             })
             .collect();
         View {
+            standalone: self.standalone,
             map,
             me: self.me,
             leaders,
@@ -402,6 +410,7 @@ impl ClusterEngine {
             map: RwLock::new(Arc::new(map)),
             identity: Mutex::new(id),
             dir: p.dir.clone(),
+            standalone: p.standalone,
         });
         let _ = self.0.running.set(running.clone());
         self.spawn_background(running);
@@ -629,6 +638,14 @@ struct Routed {
 }
 
 fn route_cmd(view: &View, flags: ConnFlags, slots: &[SlotId], is_write: bool) -> Routed {
+    // Standalone (a one-node store from `--dir`, no cluster flags): like a
+    // plain redis-server, multi-key commands may span slots as long as one
+    // shard holds them all (always, with its single shard).
+    let slots = if view.standalone && one_shard(view, slots) {
+        &slots[..slots.len().min(1)]
+    } else {
+        slots
+    };
     let req = RouteRequest {
         slots,
         readonly_conn: flags.readonly,
@@ -639,6 +656,14 @@ fn route_cmd(view: &View, flags: ConnFlags, slots: &[SlotId], is_write: bool) ->
     Routed {
         route: route(&view.topology(), &req),
         slot: slots.first().copied().unwrap_or(SlotId::new(0)),
+    }
+}
+
+fn one_shard(view: &View, slots: &[SlotId]) -> bool {
+    let mut owners = slots.iter().map(|s| view.map.slot_owner(*s));
+    match owners.next() {
+        None => true,
+        Some(first) => first.is_some() && owners.all(|o| o == first),
     }
 }
 
@@ -1011,7 +1036,7 @@ impl Engine for ClusterEngine {
     }
 
     fn cluster_enabled(&self) -> bool {
-        true
+        !self.0.params.standalone
     }
 
     async fn cluster_command(&self, argv: &[Bytes]) -> Reply {

@@ -250,7 +250,9 @@ impl<E: Engine> Conn<E> {
             "exec" => self.cmd_exec().await,
             "discard" => self.cmd_discard(),
             "watch" => self.cmd_watch(argv).await,
-            "cluster" => self.server.engine.cluster_command(argv).await,
+            "cluster" if self.server.engine.cluster_enabled() => {
+                self.server.engine.cluster_command(argv).await
+            }
             n @ ("readonly" | "readwrite") if self.server.engine.cluster_enabled() => {
                 self.sess.flags.readonly = n == "readonly";
                 Reply::OK

@@ -222,6 +222,7 @@ fn node_params(c: &Config, port: u16, dir: std::path::PathBuf) -> NodeParams {
         snapshot_log_entries: slotraft_node::SNAPSHOT_LOG_ENTRIES,
         gossip_node_timeout_ms: c.cluster_node_timeout,
         raft_bugs: Default::default(),
+        standalone: !c.cluster_enabled,
     }
 }
 
