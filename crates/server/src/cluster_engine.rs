@@ -784,7 +784,7 @@ impl ClusterEngine {
                 .shard(g)
                 .and_then(|s| s.slots.iter().map(|r| r.end.get()).max())
                 .unwrap_or(SLOT_COUNT - 1);
-            if let Some((_, s)) = end.checked_add(1).and_then(|e| next_group(e)) {
+            if let Some((_, s)) = end.checked_add(1).and_then(next_group) {
                 parts[0] = Reply::bulk(((s as u64) << SCAN_POS_BITS).to_string());
             }
         }
