@@ -134,6 +134,7 @@ mod tests {
             "redis-single.toml",
             "slotraft-single.toml",
             "slotraft.toml",
+            "slotraft-buggy.toml",
         ] {
             Target::load(&root.join(f)).unwrap_or_else(|e| panic!("{e}"));
         }

@@ -165,8 +165,17 @@ pub fn run(o: &RunOpts) -> Result<RunResult, String> {
         return Err("cluster did not become healthy after setup".into());
     }
     let timeout = Duration::from_millis(target.op_timeout_ms);
-    let new_client = || ClusterClient::new(target.seeds(), target.cluster, timeout);
-    let mut admin = new_client();
+    // Each client asks the nodes for the slot map in its own order (seeds
+    // rotated by client number), as independent real clients would: after
+    // a fault, some learn the map from one side of a partition and some
+    // from the other, instead of all trusting the same node.
+    let new_client = |n: usize| {
+        let mut seeds = target.seeds();
+        let len = seeds.len();
+        seeds.rotate_left(n % len);
+        ClusterClient::new(seeds, target.cluster, timeout)
+    };
+    let mut admin = new_client(0);
     let shard_ranges = shards(&mut admin);
     let bank_total = if o.workloads.contains(&Workload::Bank) {
         workload::init_banks(&mut admin)?
@@ -195,7 +204,7 @@ pub fn run(o: &RunOpts) -> Result<RunResult, String> {
         for (wi, w) in o.workloads.iter().enumerate() {
             for c in 0..o.clients {
                 let id = (wi * MAX_CLIENTS + c) as u32;
-                let client = new_client();
+                let client = new_client(wi * o.clients + c);
                 let shared = &shared;
                 let seed = o.seed;
                 handles.push(s.spawn(move || workload::run_client(*w, id, client, shared, seed)));
@@ -226,7 +235,7 @@ pub fn run(o: &RunOpts) -> Result<RunResult, String> {
         eprintln!("chaos: cluster not healthy after healing; final reads may fail");
     }
     if !signal::interrupted() {
-        let mut c = new_client();
+        let mut c = new_client(0);
         ops.extend(workload::final_reads(
             &mut c,
             u32::MAX,
