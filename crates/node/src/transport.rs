@@ -710,6 +710,9 @@ impl Writer {
             self.links.up(self.peer);
             self.drain_into(&mut s).await;
             self.links.down(self.peer);
+            // A peer that accepts and then drops us must not make this a
+            // busy loop of reconnects.
+            tokio::time::sleep(MIN_BACKOFF).await;
         }
     }
 
