@@ -12,6 +12,8 @@
 //! - [`driver`]: the thread owning `MultiRaft` (tick, ready, persist, send,
 //!   complete);
 //! - [`transport`]: TCP between nodes on the cluster-bus port;
+//! - [`gossip`]: the gossip task on that bus (PFAIL/FAIL, leader hints,
+//!   pulling newer maps), read through [`NodeHandle::health`] & co.;
 //! - [`map_cache`]: the newest known cluster map, shared by the driver,
 //!   gossip and the server.
 //!
