@@ -206,11 +206,16 @@ impl Nemesis<'_> {
         self.target.nodes.iter().position(|n| n.socket() == addr)
     }
 
-    fn topology(&self) -> Vec<NodeInfo> {
-        let live: Vec<SocketAddr> = (0..self.procs.len())
+    /// CLUSTER NODES from a random live node. Not always the same one: a
+    /// node just healed from isolation still flags the others `fail?` for a
+    /// while and names only itself leader, so asking it first every time
+    /// would pick the same victim fault after fault.
+    fn topology(&mut self) -> Vec<NodeInfo> {
+        let mut live: Vec<SocketAddr> = (0..self.procs.len())
             .filter(|i| self.procs.is_running(*i))
             .map(|i| self.target.nodes[i].socket())
             .collect();
+        self.rng.shuffle(&mut live);
         cluster_nodes(&live, self.timeout)
     }
 

@@ -353,6 +353,31 @@ pub fn final_reads(client: &mut ClusterClient, id: u32, sh: &Shared, ws: &[Workl
 }
 
 /// Writes the initial balances of every bank; the expected total per bank.
+/// Tries of one bank's initial MSET: a cluster that just reported
+/// `cluster_state:ok` may still be electing or moving leaders.
+const INIT_ATTEMPTS: usize = 20;
+
+/// Pause between two tries of the initial MSET.
+const INIT_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// One initial MSET, retried only while it certainly did not execute
+/// (`Fail`): an unknown MSET could still apply later, in the middle of the
+/// run, so it ends the run instead.
+fn init_one(client: &mut ClusterClient, key: &[u8], c: Cmd) -> Result<(), String> {
+    let mut last = Res::Fail("no attempt".into());
+    for _ in 0..INIT_ATTEMPTS {
+        match client.exec(key, std::slice::from_ref(&c), false) {
+            Res::Ok(_) => return Ok(()),
+            Res::Fail(e) => {
+                last = Res::Fail(e);
+                std::thread::sleep(INIT_PAUSE);
+            }
+            unknown => return Err(format!("bank init: {unknown:?}")),
+        }
+    }
+    Err(format!("bank init: {last:?}"))
+}
+
 pub fn init_banks(client: &mut ClusterClient) -> Result<i64, String> {
     for b in 0..BANKS {
         let mut c = cmd!["MSET"];
@@ -361,10 +386,7 @@ pub fn init_banks(client: &mut ClusterClient) -> Result<i64, String> {
             c.push(INITIAL_BALANCE.to_string().into_bytes());
         }
         let key = bank_accounts(b).remove(0);
-        match client.exec(key.as_bytes(), &[c], false) {
-            Res::Ok(_) => {}
-            other => return Err(format!("bank init: {other:?}")),
-        }
+        init_one(client, key.as_bytes(), c)?;
     }
     Ok(INITIAL_BALANCE * ACCOUNTS as i64)
 }
