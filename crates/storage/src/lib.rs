@@ -32,6 +32,7 @@ pub mod sim;
 pub mod snapshot;
 mod store;
 pub mod vfs;
+mod writer;
 
 pub use group::HardState;
 pub use recovery::RecoveryReport;
@@ -41,7 +42,7 @@ pub use store::{
     DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_WAIT, DEFAULT_SEGMENT_BYTES, MAX_BATCH_BYTES_LIMIT,
     MAX_GROUPS, MAX_SUBMIT_BYTES,
 };
-pub use store::{DEFAULT_PREALLOC_BYTES, MAX_ADAPTIVE_WAIT, MAX_CACHE_QUEUE, MAX_PREALLOC_BYTES};
+pub use store::{DEFAULT_PREALLOC_BYTES, MAX_CACHE_QUEUE, MAX_PREALLOC_BYTES, WAIT_SLOTS};
 pub use vfs::{StdVfs, Vfs, VfsFile};
 
 use slotraft_types::GroupId;

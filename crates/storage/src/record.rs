@@ -20,10 +20,13 @@ pub const RECORD_HEADER_LEN: usize = 36;
 /// Largest payload of one record. Raft entries larger than this are refused.
 pub const MAX_RECORD_PAYLOAD: usize = 16 << 20;
 /// Largest number of unsynced bytes a crash can leave at the end of the last
-/// segment: one write (segment header + checkpoints + one batch). The writer
-/// asserts every write is below it; recovery uses it to tell a torn tail from
-/// corruption (docs section 4).
-pub const MAX_TORN_TAIL: usize = 64 << 20;
+/// segment: the pipelined writer has at most two sync jobs unsynced (the one
+/// being fdatasynced and the one being written), each at most one batch
+/// bound; a segment roll drains the pipeline first, so there it is the
+/// segment header + checkpoints + one batch. `store` asserts both at compile
+/// time; recovery uses the bound to tell a torn tail from corruption (docs
+/// section 4).
+pub const MAX_TORN_TAIL: usize = 128 << 20;
 
 /// What a record says. See the table in docs section 1.2.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]

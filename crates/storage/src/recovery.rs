@@ -10,14 +10,13 @@
 use crate::group::{GroupLog, GroupMeta, HardState, Loc};
 use crate::record::{self, RecordKind, ScanEnd, ScannedRecord};
 use crate::snapshot::{self, SnapshotMeta};
-use crate::store::{
-    self, Cache, Config, Health, Op, Run, Shared, State, Store, Writer, MAX_BATCH_BYTES_LIMIT,
-};
+use crate::store::{self, Config, Op, Shared, State, Store, MAX_BATCH_BYTES_LIMIT};
 use crate::vfs::{read_all, Vfs, VfsFile};
+use crate::writer::{self, Run, Writer};
 use crate::Error;
 use slotraft_types::{GroupId, LogIndex, NodeId, Term};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What `Store::open` found and did.
@@ -75,27 +74,8 @@ pub(crate) fn open(vfs: Arc<dyn Vfs>, config: Config) -> Result<(Store, Recovery
     let view: HashMap<GroupId, GroupMeta> = groups.iter().map(|(g, l)| (*g, l.meta())).collect();
     let runs = groups.iter().map(|(g, l)| (*g, runs_of(l))).collect();
     let next_seq = segments.keys().next_back().copied().unwrap_or(0) + 1;
-    let state = State {
-        groups,
-        pending: Vec::new(),
-        pending_ops: Vec::new(),
-        next_seq: 0,
-        durable_seq: 0,
-        health: Health::Ok,
-        callbacks: BTreeMap::new(),
-        segments,
-        cache: Cache::default(),
-        shutdown: false,
-        snapshots: HashMap::new(),
-    };
-    let shared = Arc::new(Shared {
-        vfs: vfs.clone(),
-        config,
-        state: Mutex::new(state),
-        work: Condvar::new(),
-        space: Condvar::new(),
-        durable: Condvar::new(),
-    });
+    let state = State::new(groups, segments);
+    let shared = Arc::new(Shared::new(vfs.clone(), config, state));
     let writer = start_segment(&shared, next_seq, view, runs)?;
     let store = Store::start(shared, writer);
     reconcile_snapshots(&store, snapshots)?;
@@ -297,7 +277,7 @@ fn runs_of(l: &GroupLog) -> VecDeque<Run> {
     let mut runs = VecDeque::new();
     for (k, s) in l.slots.iter().enumerate() {
         if let Loc::Disk { seg, .. } = s.loc {
-            store::push_run(&mut runs, LogIndex(l.snap_index.get() + 1 + k as u64), seg);
+            writer::push_run(&mut runs, LogIndex(l.snap_index.get() + 1 + k as u64), seg);
         }
     }
     runs
@@ -313,18 +293,7 @@ fn start_segment(
 ) -> Result<Writer, Error> {
     let name = store::segment_name(seq);
     let file = shared.vfs.create(&name).map_err(io)?;
-    let mut w = Writer {
-        shared: shared.clone(),
-        seg_seq: seq,
-        seg_file: file.clone(),
-        seg_len: 0,
-        allocated: 0,
-        view,
-        runs,
-        last_seq_hi: 0,
-        last_subs: 0,
-        last_sync: Duration::ZERO,
-    };
+    let mut w = Writer::new(shared.clone(), seq, file.clone(), view, runs);
     let prefix = w.segment_prefix(seq);
     file.write_at(&prefix, 0).map_err(io)?;
     file.sync().map_err(io)?;

@@ -209,8 +209,12 @@ fn fail(sh: &Shared, e: &std::io::Error) -> Error {
         Health::Failed(m) => Error::Failed(m.clone()),
         Health::Ok => unreachable!("set above"),
     };
+    let callbacks = std::mem::take(&mut st.callbacks);
     drop(st);
-    sh.durable.notify_all();
+    sh.wake_all_stopped();
+    for cb in callbacks.into_values().flatten() {
+        cb(Err(err.clone()));
+    }
     err
 }
 

@@ -1,41 +1,51 @@
-//! The store: the multi-group write path (submit → one writer thread → one
-//! write + one fdatasync per batch), durability notification, and reads.
+//! The store: the multi-group write path (submit → writer thread → sync
+//! thread, one fdatasync per sync job), durability notification, and reads.
 //!
-//! Why a single writer thread: group commit. While one fdatasync runs, every
-//! caller of every group keeps encoding records into the shared pending
-//! buffer; the next write takes all of it, so the fsync rate stays constant
-//! while the record rate grows with the number of concurrent writers. Callers
-//! never touch files. The writer never has more than one batch in flight,
-//! which is what lets recovery bound a torn tail (docs sections 2 and 4).
+//! Why one writer and one sync thread: group commit, pipelined. While the
+//! sync thread runs batch N's fdatasync, callers of every group keep encoding
+//! records into the shared pending buffer and the writer thread keeps moving
+//! them into the file (batch N+1, `write(2)` only); when N's fdatasync
+//! returns, the sync thread reports N durable and at once starts the
+//! fdatasync that covers everything written meanwhile. The disk never waits
+//! for wakeups, callbacks or the next write, and the fsync rate stays
+//! constant while the record rate grows with the number of writers. Callers
+//! never touch files. At most two sync jobs are unsynced at any moment (the
+//! one syncing, the one filling), which is what lets recovery bound a torn
+//! tail (docs sections 2 and 4); the writer module has the details.
+//!
+//! Durability waits do not touch the store's big lock: the durable watermark
+//! is an atomic and waiters sleep on one of `WAIT_SLOTS` condvars picked by
+//! their ticket, so one sync job wakes only the callers it made durable.
 //! Plain std threads and condvars: no async runtime is needed, and the tokio
 //! server can bridge with `on_durable` callbacks.
 
 use crate::group::{GroupLog, GroupMeta, HardState, Loc, Slot};
 use crate::record::{self, RecordKind, MAX_RECORD_PAYLOAD, MAX_TORN_TAIL, RECORD_HEADER_LEN};
 use crate::vfs::{read_exact_at, Vfs, VfsFile};
+use crate::writer::{Job, Writer};
 use crate::Error;
 use bytes::Bytes;
 use slotraft_types::{GroupId, LogIndex, Term};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Default size after which the writer starts a new segment.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 /// Default bound on pending (submitted, unwritten) bytes: submitters block
-/// above it, and it bounds one batch (one write).
+/// above it. It also bounds one sync job (the writes one fdatasync covers).
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 << 20;
-/// Hard cap for `Config::max_batch_bytes` (a batch must fit in MAX_TORN_TAIL
-/// together with a segment header, checkpoints and one oversized submission).
+/// Hard cap for `Config::max_batch_bytes` (two sync jobs must fit in
+/// MAX_TORN_TAIL, see the assertion below).
 pub const MAX_BATCH_BYTES_LIMIT: usize = 16 << 20;
 /// Largest encoded size of one `WriteBatch`.
 pub const MAX_SUBMIT_BYTES: usize = 2 * MAX_RECORD_PAYLOAD;
-/// Default extra time the writer waits to grow a batch. Zero: it takes what
-/// accumulated during the previous fsync (group commit without a timer).
+/// Default extra time the sync thread waits for a small job to grow before
+/// its fdatasync. Zero: it syncs what was written during the previous
+/// fdatasync (group commit without a timer).
 pub const DEFAULT_MAX_BATCH_WAIT: Duration = Duration::ZERO;
-/// Cap on the adaptive extra wait of the writer (see `Writer::next_batch`).
-pub const MAX_ADAPTIVE_WAIT: Duration = Duration::from_millis(1);
 /// Default zero preallocation ahead of the active segment's end.
 pub const DEFAULT_PREALLOC_BYTES: u64 = 4 << 20;
 /// Only batches smaller than `prealloc_bytes / PREALLOC_SMALL_FRACTION` write
@@ -50,16 +60,26 @@ pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 pub const MAX_CACHE_QUEUE: usize = 1 << 20;
 /// Most groups one node may host (bounds the checkpoint write at a roll).
 pub const MAX_GROUPS: usize = 100_000;
+/// Condvars durability waiters are spread over (by ticket). A sync job wakes
+/// only the slots of the tickets it covered, so callers of the next job keep
+/// sleeping; 64 keeps collisions rare at 64 in-flight callers.
+pub const WAIT_SLOTS: usize = 64;
 /// Encoded size of one Checkpoint record.
-const CHECKPOINT_RECORD_LEN: usize = RECORD_HEADER_LEN + 40;
+pub(crate) const CHECKPOINT_RECORD_LEN: usize = RECORD_HEADER_LEN + 40;
+/// Largest pending buffer (one batch): a full buffer, or one oversized
+/// submission into an empty buffer.
+pub(crate) const MAX_BATCH_LEN: usize = if MAX_SUBMIT_BYTES > MAX_BATCH_BYTES_LIMIT {
+    MAX_SUBMIT_BYTES
+} else {
+    MAX_BATCH_BYTES_LIMIT
+};
 
-// The worst single write must stay under the torn-tail bound recovery uses.
+// Docs 4: the unsynced bytes at a crash are at most two sync jobs (the one
+// being fdatasynced and the one being filled), each at most one batch bound;
+// or, at a segment roll (pipeline drained), header + checkpoints + one batch.
+const _: () = assert!(2 * MAX_BATCH_LEN + 4096 <= MAX_TORN_TAIL);
 const _: () = assert!(
-    record::SEGMENT_HEADER_LEN
-        + MAX_GROUPS * CHECKPOINT_RECORD_LEN
-        + MAX_BATCH_BYTES_LIMIT
-        + MAX_SUBMIT_BYTES
-        + 4096
+    record::SEGMENT_HEADER_LEN + MAX_GROUPS * CHECKPOINT_RECORD_LEN + MAX_BATCH_LEN + 4096
         <= MAX_TORN_TAIL
 );
 
@@ -191,8 +211,8 @@ pub(crate) enum PendingOp {
 /// Bounded FIFO of cached entries across all groups.
 #[derive(Default)]
 pub(crate) struct Cache {
-    queue: VecDeque<(GroupId, LogIndex)>,
-    bytes: usize,
+    pub(crate) queue: VecDeque<(GroupId, LogIndex)>,
+    pub(crate) bytes: usize,
 }
 
 pub(crate) struct State {
@@ -201,35 +221,161 @@ pub(crate) struct State {
     pub pending_ops: Vec<PendingOp>,
     /// Highest ticket handed out.
     pub next_seq: u64,
+    /// Highest durable ticket (mirrored in `Shared::durable_seq` for waiters).
     pub durable_seq: u64,
     pub health: Health,
     /// Durability callbacks by ticket. Bounded: only tickets not yet durable
     /// are kept, and those are at most the submissions in the pending buffer
-    /// (bounded by `max_batch_bytes`, each at least one record) plus the one
-    /// batch in flight.
+    /// (bounded by `max_batch_bytes`, each at least one record) plus the two
+    /// sync jobs in flight (each bounded the same way).
     pub callbacks: BTreeMap<u64, Vec<Callback>>,
     /// Open segments, for reads.
     pub segments: BTreeMap<u64, Arc<dyn VfsFile>>,
     pub cache: Cache,
     pub shutdown: bool,
     pub snapshots: HashMap<GroupId, crate::snapshot::SnapshotMeta>,
+    /// The sync job being filled: written, not yet handed to fdatasync
+    /// (docs 2). At most one; the writer waits when it is full.
+    pub job: Option<Job>,
+    /// The sync thread is running an fdatasync (a second job in flight).
+    pub syncing: bool,
+    /// The writer thread sleeps on `work` (submitters notify only then).
+    pub writer_parked: bool,
+    /// The sync thread sleeps on `sync_work`.
+    pub syncer_parked: bool,
+    /// The writer thread exited (the sync thread exits once `job` is empty).
+    pub writer_done: bool,
+    /// Submitters sleeping on `space` (notified only when there are some).
+    pub space_waiters: usize,
+}
+
+impl State {
+    pub(crate) fn new(
+        groups: HashMap<GroupId, GroupLog>,
+        segments: BTreeMap<u64, Arc<dyn VfsFile>>,
+    ) -> State {
+        State {
+            groups,
+            pending: Vec::new(),
+            pending_ops: Vec::new(),
+            next_seq: 0,
+            durable_seq: 0,
+            health: Health::Ok,
+            callbacks: BTreeMap::new(),
+            segments,
+            cache: Cache::default(),
+            shutdown: false,
+            snapshots: HashMap::new(),
+            job: None,
+            syncing: false,
+            writer_parked: false,
+            syncer_parked: false,
+            writer_done: false,
+            space_waiters: 0,
+        }
+    }
+}
+
+/// One of the `WAIT_SLOTS` places durability waiters sleep.
+#[derive(Default)]
+pub(crate) struct WaitSlot {
+    lock: Mutex<()>,
+    cv: Condvar,
 }
 
 pub(crate) struct Shared {
     pub vfs: Arc<dyn Vfs>,
     pub config: Config,
     pub state: Mutex<State>,
-    /// Signalled when something is pending or on shutdown (writer waits).
+    /// Signalled for the writer thread: something is pending, the sync job
+    /// has room again, a sync finished, or shutdown.
     pub work: Condvar,
+    /// Signalled for the sync thread: a job was written, or shutdown.
+    pub sync_work: Condvar,
     /// Signalled when pending space frees up (submitters wait).
     pub space: Condvar,
-    /// Signalled when `durable_seq` or health changes (`wait` callers).
-    pub durable: Condvar,
+    /// Highest durable ticket, readable without the state lock. Only the
+    /// thread that publishes a sync job raises it, after that job's fsync.
+    pub durable_seq: AtomicU64,
+    /// Set when the store failed, ran out of space or finished closing:
+    /// waiters then decide under the state lock.
+    pub stopped: AtomicBool,
+    /// Durability waiters, by `ticket % WAIT_SLOTS`.
+    pub waiters: Vec<WaitSlot>,
 }
 
 impl Shared {
+    pub(crate) fn new(vfs: Arc<dyn Vfs>, config: Config, state: State) -> Shared {
+        Shared {
+            vfs,
+            config,
+            state: Mutex::new(state),
+            work: Condvar::new(),
+            sync_work: Condvar::new(),
+            space: Condvar::new(),
+            durable_seq: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
+            waiters: (0..WAIT_SLOTS).map(|_| WaitSlot::default()).collect(),
+        }
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn slot(&self, ticket: u64) -> &WaitSlot {
+        &self.waiters[(ticket % WAIT_SLOTS as u64) as usize]
+    }
+
+    /// Raises the atomic durable watermark to `hi`. Called under the state
+    /// lock together with `State::durable_seq`, so two publishers (the sync
+    /// thread, the writer at a roll) can never store out of order.
+    pub(crate) fn raise_durable(&self, hi: u64) {
+        let old = self.durable_seq.fetch_max(hi, Ordering::AcqRel);
+        debug_assert!(old <= hi, "the durable watermark never goes backwards");
+    }
+
+    /// Wakes the waiters of tickets `lo+1..=hi` only (the watermark already
+    /// covers them): one notify per slot touched.
+    pub(crate) fn wake_durable(&self, lo: u64, hi: u64) {
+        debug_assert!(lo <= hi && self.durable_seq.load(Ordering::Acquire) >= hi);
+        let n = (hi - lo).min(WAIT_SLOTS as u64);
+        for t in lo + 1..=lo + n {
+            let slot = self.slot(t);
+            // Taking the slot lock orders this notify after any waiter's
+            // check of the watermark (no lost wakeup).
+            drop(slot.lock.lock().unwrap_or_else(|p| p.into_inner()));
+            slot.cv.notify_all();
+        }
+    }
+
+    /// After a failure or a close: every waiter re-checks under the state lock.
+    pub(crate) fn wake_all_stopped(&self) {
+        self.stopped.store(true, Ordering::Release);
+        for slot in &self.waiters {
+            drop(slot.lock.lock().unwrap_or_else(|p| p.into_inner()));
+            slot.cv.notify_all();
+        }
+        self.space.notify_all();
+        self.work.notify_all();
+        self.sync_work.notify_all();
+    }
+
+    /// Enters the failed / no-space state (docs 2.2; never left, no retry)
+    /// and fails every callback not yet durable. Returns the error reported.
+    pub(crate) fn fail(&self, h: Health) -> Error {
+        let mut st = self.lock();
+        if st.health == Health::Ok {
+            st.health = h;
+        }
+        let err = st.check_health().expect_err("unhealthy");
+        let callbacks = std::mem::take(&mut st.callbacks);
+        drop(st);
+        self.wake_all_stopped();
+        for cb in callbacks.into_values().flatten() {
+            cb(Err(err.clone()));
+        }
+        err
     }
 }
 
@@ -237,66 +383,7 @@ impl Shared {
 pub struct Store {
     pub(crate) shared: Arc<Shared>,
     writer: Option<JoinHandle<()>>,
-}
-
-/// The writer thread's own state: the active segment and the per-group
-/// metadata as written so far (for Checkpoint records).
-pub(crate) struct Writer {
-    pub shared: Arc<Shared>,
-    pub seg_seq: u64,
-    pub seg_file: Arc<dyn VfsFile>,
-    /// End of the valid records in the active segment.
-    pub seg_len: u64,
-    /// File length of the active segment (records + preallocated zeros).
-    pub allocated: u64,
-    pub view: HashMap<GroupId, GroupMeta>,
-    /// Per group, the segments holding its live *written* entries, as runs
-    /// `(first index, last index, segment)`. Reclaim must use what is on
-    /// disk, not what was submitted: a submitted-but-unwritten overwrite does
-    /// not yet make the old entries dead on disk (docs 5.3).
-    pub runs: HashMap<GroupId, VecDeque<Run>>,
-    /// Adaptive batching state: the last batch's highest seq, how many
-    /// submissions it held, and how long its fdatasync took.
-    pub last_seq_hi: u64,
-    pub last_subs: u64,
-    pub last_sync: Duration,
-}
-
-/// A run of consecutive written entries of one group in one segment.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Run {
-    pub first: LogIndex,
-    pub last: LogIndex,
-    pub seg: u64,
-}
-
-/// Drops the parts of `runs` outside `(snap, last]`.
-fn trim_runs(runs: &mut VecDeque<Run>, snap: LogIndex, last: LogIndex) {
-    while runs.back().is_some_and(|r| r.first > last) {
-        runs.pop_back();
-    }
-    if let Some(r) = runs.back_mut() {
-        r.last = r.last.min(last);
-    }
-    while runs.front().is_some_and(|r| r.last <= snap) {
-        runs.pop_front();
-    }
-    if let Some(r) = runs.front_mut() {
-        r.first = r.first.max(snap.next());
-    }
-}
-
-/// Records that entry `index` was written to `seg` (dropping any suffix).
-pub(crate) fn push_run(runs: &mut VecDeque<Run>, index: LogIndex, seg: u64) {
-    trim_runs(runs, LogIndex::ZERO, index.prev());
-    match runs.back_mut() {
-        Some(r) if r.seg == seg && r.last.next() == index => r.last = index,
-        _ => runs.push_back(Run {
-            first: index,
-            last: index,
-            seg,
-        }),
-    }
+    syncer: Option<JoinHandle<()>>,
 }
 
 pub(crate) fn segment_name(seq: u64) -> String {
@@ -311,7 +398,7 @@ pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
-fn io_health(e: &std::io::Error) -> Health {
+pub(crate) fn io_health(e: &std::io::Error) -> Health {
     if e.raw_os_error() == Some(28) || e.kind() == std::io::ErrorKind::StorageFull {
         Health::NoSpace
     } else {
@@ -429,13 +516,19 @@ impl Store {
     }
 
     pub(crate) fn start(shared: Arc<Shared>, writer: Writer) -> Store {
-        let handle = std::thread::Builder::new()
+        let sh = shared.clone();
+        let syncer = std::thread::Builder::new()
+            .name("slotraft-wal-sync".into())
+            .spawn(move || crate::writer::run_syncer(sh))
+            .expect("spawn WAL sync thread");
+        let writer = std::thread::Builder::new()
             .name("slotraft-wal".into())
             .spawn(move || writer.run())
             .expect("spawn WAL writer thread");
         Store {
             shared,
-            writer: Some(handle),
+            writer: Some(writer),
+            syncer: Some(syncer),
         }
     }
 
@@ -451,11 +544,13 @@ impl Store {
             && !st.pending.is_empty()
             && st.pending.len() + batch.encoded_len() > limit
         {
+            st.space_waiters += 1;
             st = self
                 .shared
                 .space
                 .wait(st)
                 .unwrap_or_else(|p| p.into_inner());
+            st.space_waiters -= 1;
         }
         st.check_health()?;
         st.validate(&batch)?;
@@ -468,7 +563,10 @@ impl Store {
         for op in batch.ops {
             apply_op(&mut st, op, seq);
         }
-        self.shared.work.notify_one();
+        // One wakeup at most: a busy writer finds the records on its own.
+        if st.writer_parked {
+            self.shared.work.notify_one();
+        }
         Ok(Ticket(seq))
     }
 
@@ -501,11 +599,14 @@ impl Store {
 
     /// Highest durable ticket.
     pub fn durable_seq(&self) -> u64 {
-        self.shared.lock().durable_seq
+        self.shared.durable_seq.load(Ordering::Acquire)
     }
 
     /// Whether `t` is durable (poll).
     pub fn is_durable(&self, t: Ticket) -> Result<bool, Error> {
+        if self.durable_seq() >= t.0 {
+            return Ok(true);
+        }
         let st = self.shared.lock();
         if st.durable_seq >= t.0 {
             return Ok(true);
@@ -513,26 +614,46 @@ impl Store {
         st.check_health().map(|_| false)
     }
 
-    /// Blocks until `t` is durable, or the store failed.
+    /// Blocks until `t` is durable, or the store failed. Sleeps on the wait
+    /// slot of `t` without holding the state lock (module docs).
     pub fn wait(&self, t: Ticket) -> Result<(), Error> {
-        let mut st = self.shared.lock();
-        // Bounded: the writer either advances durable_seq or fails the store.
+        let sh = &*self.shared;
+        if let Some(r) = self.wait_decided(t) {
+            return r;
+        }
+        let slot = sh.slot(t.0);
+        let mut guard = slot.lock.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: the sync thread either raises the watermark past `t` (and
+        // notifies this slot) or the store stops (and notifies every slot).
         loop {
-            if st.durable_seq >= t.0 {
+            if sh.durable_seq.load(Ordering::Acquire) >= t.0 {
                 return Ok(());
             }
-            if st.health != Health::Ok {
-                return st.check_health();
+            if sh.stopped.load(Ordering::Acquire) {
+                drop(guard);
+                return self.wait_decided(t).unwrap_or(Err(Error::Closed));
             }
-            if st.shutdown && st.pending.is_empty() && st.durable_seq < t.0 && st.next_seq < t.0 {
-                return Err(Error::Closed);
-            }
-            st = self
-                .shared
-                .durable
-                .wait(st)
-                .unwrap_or_else(|p| p.into_inner());
+            guard = slot.cv.wait(guard).unwrap_or_else(|p| p.into_inner());
         }
+    }
+
+    /// `wait`'s decision under the state lock, if it need not sleep.
+    fn wait_decided(&self, t: Ticket) -> Option<Result<(), Error>> {
+        if self.durable_seq() >= t.0 {
+            return Some(Ok(()));
+        }
+        let st = self.shared.lock();
+        if st.durable_seq >= t.0 {
+            return Some(Ok(()));
+        }
+        if st.health != Health::Ok {
+            return Some(st.check_health());
+        }
+        let closed = self.shared.stopped.load(Ordering::Acquire);
+        if (st.shutdown && st.next_seq < t.0) || closed {
+            return Some(Err(Error::Closed));
+        }
+        None
     }
 
     /// Runs `cb` once `t` is durable (or the store failed): at once in this
@@ -622,11 +743,15 @@ impl Store {
     fn shutdown(&mut self) {
         self.shared.lock().shutdown = true;
         self.shared.work.notify_all();
+        self.shared.sync_work.notify_all();
         self.shared.space.notify_all();
         if let Some(h) = self.writer.take() {
             let _ = h.join();
         }
-        self.shared.durable.notify_all();
+        if let Some(h) = self.syncer.take() {
+            let _ = h.join();
+        }
+        self.shared.wake_all_stopped();
     }
 }
 
@@ -822,313 +947,6 @@ fn apply_op(st: &mut State, op: Op, seq: u64) {
     for s in removed {
         if let Loc::Disk { cache: Some(d), .. } = s.loc {
             st.cache.bytes -= d.len();
-        }
-    }
-}
-
-/// Encodes the Checkpoint record of one group.
-pub(crate) fn encode_checkpoint(out: &mut Vec<u8>, group: GroupId, m: &GroupMeta) {
-    let mut p = [0u8; 40];
-    p[0..8].copy_from_slice(&m.hs.term.get().to_le_bytes());
-    p[8..16].copy_from_slice(&m.hs.vote.get().to_le_bytes());
-    p[16..24].copy_from_slice(&m.hs.commit.get().to_le_bytes());
-    p[24..32].copy_from_slice(&m.last_index.get().to_le_bytes());
-    p[32..40].copy_from_slice(&m.last_term.get().to_le_bytes());
-    record::encode_record(
-        out,
-        RecordKind::Checkpoint,
-        group,
-        m.snap_term,
-        m.snap_index,
-        &p,
-    );
-}
-
-/// A batch taken from the pending buffer.
-struct Batch {
-    buf: Vec<u8>,
-    ops: Vec<PendingOp>,
-    seq_hi: u64,
-}
-
-impl Writer {
-    fn run(mut self) {
-        // Bounded: exits on shutdown (after draining) or when the store fails.
-        while let Some(batch) = self.next_batch() {
-            let result = self.write_batch(&batch);
-            let ok = result.is_ok();
-            self.finish_batch(batch, result);
-            if !ok {
-                return;
-            }
-        }
-    }
-
-    /// Waits for pending work (group commit: everything pending is taken).
-    fn next_batch(&mut self) -> Option<Batch> {
-        let sh = self.shared.clone();
-        let mut st = sh.lock();
-        while st.pending.is_empty() {
-            if st.shutdown {
-                return None;
-            }
-            st = sh.work.wait(st).unwrap_or_else(|p| p.into_inner());
-        }
-        let fixed = sh.config.max_batch_wait;
-        // Adaptive group commit: the submitters released by the previous
-        // batch are about to resubmit; wait for as many of them as were in
-        // it, for at most half an fsync (capped), so batches do not alternate
-        // between "one record" and "everyone else".
-        let adaptive = (self.last_sync / 2).min(MAX_ADAPTIVE_WAIT);
-        let wait = fixed.max(adaptive);
-        let deadline = Instant::now() + wait;
-        // Bounded by the deadline.
-        while !st.shutdown
-            && st.pending.len() < sh.config.max_batch_bytes
-            && (st.next_seq - self.last_seq_hi < self.last_subs || !fixed.is_zero())
-        {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            st = sh
-                .work
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        let buf = std::mem::take(&mut st.pending);
-        let ops = std::mem::take(&mut st.pending_ops);
-        let seq_hi = st.next_seq;
-        self.last_subs = seq_hi - self.last_seq_hi;
-        self.last_seq_hi = seq_hi;
-        sh.space.notify_all();
-        Some(Batch { buf, ops, seq_hi })
-    }
-
-    /// One write + one fdatasync (+ a directory fsync when a segment was
-    /// created). Returns the segment and offset the batch landed at.
-    fn write_batch(&mut self, b: &Batch) -> Result<(u64, u64), std::io::Error> {
-        if self.seg_len >= self.shared.config.segment_bytes {
-            return self.roll_and_write(b);
-        }
-        let base = self.seg_len;
-        self.write_records(&b.buf)?;
-        let t = Instant::now();
-        self.seg_file.sync()?;
-        self.last_sync = t.elapsed();
-        self.update_view(&b.ops, self.seg_seq);
-        Ok((self.seg_seq, base))
-    }
-
-    /// Writes records at the end of the active segment. Small batches that
-    /// reach past the preallocated zeros also write `prealloc_bytes` of zeros
-    /// after themselves (same fdatasync): later batches then overwrite
-    /// allocated blocks, and their fdatasync needs no metadata (file size)
-    /// journal commit — several times cheaper on ext4 (docs 2.1). Recovery
-    /// treats an all-zero tail like a torn tail (docs 4).
-    fn write_records(&mut self, buf: &[u8]) -> Result<(), std::io::Error> {
-        debug_assert!(buf.len() <= MAX_TORN_TAIL);
-        let end = self.seg_len + buf.len() as u64;
-        self.seg_file.write_at(buf, self.seg_len)?;
-        let pre = self.shared.config.prealloc_bytes;
-        if end > self.allocated {
-            if pre > 0 && (buf.len() as u64) < pre / PREALLOC_SMALL_FRACTION {
-                let zeros = vec![0u8; pre as usize];
-                self.seg_file.write_at(&zeros, end)?;
-                self.allocated = end + pre;
-            } else {
-                self.allocated = end;
-            }
-        }
-        self.seg_len = end;
-        Ok(())
-    }
-
-    /// Docs 2.1: cut the old segment's preallocated zeros (so a sealed
-    /// segment ends exactly at its last record) and fdatasync it; create the
-    /// next segment, write header + checkpoints and fdatasync them, write the
-    /// batch and fdatasync it, fsync the directory. The header is synced
-    /// before any record so that a bad header followed by valid records can
-    /// be told apart from a torn creation.
-    fn roll_and_write(&mut self, b: &Batch) -> Result<(u64, u64), std::io::Error> {
-        if self.allocated > self.seg_len {
-            self.seg_file.set_len(self.seg_len)?;
-            self.seg_file.sync()?;
-            self.allocated = self.seg_len;
-        }
-        let seq = self.seg_seq + 1;
-        let prefix = self.segment_prefix(seq);
-        let base = prefix.len() as u64;
-        assert!(
-            prefix.len() <= MAX_TORN_TAIL && b.buf.len() <= MAX_TORN_TAIL,
-            "one write must fit the torn-tail bound"
-        );
-        let file = self.shared.vfs.create(&segment_name(seq))?;
-        file.write_at(&prefix, 0)?;
-        file.sync()?;
-        self.shared.lock().segments.insert(seq, file.clone());
-        self.seg_seq = seq;
-        self.seg_file = file;
-        self.seg_len = base;
-        self.allocated = base;
-        self.write_records(&b.buf)?;
-        self.seg_file.sync()?;
-        self.shared.vfs.sync_dir()?;
-        self.update_view(&b.ops, seq);
-        Ok((seq, base))
-    }
-
-    /// Header + one Checkpoint per group, as written so far.
-    pub(crate) fn segment_prefix(&self, seq: u64) -> Vec<u8> {
-        let mut buf = record::encode_segment_header(seq).to_vec();
-        let mut groups: Vec<_> = self.view.iter().collect();
-        groups.sort_by_key(|(g, _)| **g);
-        for (g, m) in groups {
-            encode_checkpoint(&mut buf, *g, m);
-        }
-        buf
-    }
-
-    /// Applies a written batch to the writer's view (metadata for
-    /// checkpoints, entry runs for reclaim), in record order.
-    fn update_view(&mut self, ops: &[PendingOp], seg: u64) {
-        for op in ops {
-            match op {
-                PendingOp::Entry { group, index, .. } => {
-                    push_run(self.runs.entry(*group).or_default(), *index, seg)
-                }
-                PendingOp::Meta { group, meta } => {
-                    self.view.insert(*group, *meta);
-                    trim_runs(
-                        self.runs.entry(*group).or_default(),
-                        meta.snap_index,
-                        meta.last_index,
-                    );
-                }
-                PendingOp::Compacted => {}
-            }
-        }
-    }
-
-    /// Publishes the outcome: locations, watermark, waiters, callbacks; then
-    /// reclaims segments if this batch rolled or compacted.
-    fn finish_batch(&mut self, b: Batch, result: Result<(u64, u64), std::io::Error>) {
-        let sh = self.shared.clone();
-        let mut st = sh.lock();
-        let (callbacks, outcome) = match &result {
-            Ok((seg, base)) => {
-                place_entries(&mut st, &b.ops, *seg, *base, sh.config.cache_bytes);
-                st.durable_seq = b.seq_hi;
-                let later = st.callbacks.split_off(&(b.seq_hi + 1));
-                (std::mem::replace(&mut st.callbacks, later), Ok(()))
-            }
-            Err(e) => {
-                // No retry, ever (docs 2.2): the store is failed or out of space.
-                st.health = io_health(e);
-                let err = st.check_health().expect_err("unhealthy");
-                (std::mem::take(&mut st.callbacks), Err(err))
-            }
-        };
-        let reclaim = result.is_ok()
-            && (b.ops.iter().any(|o| matches!(o, PendingOp::Compacted)) || st.segments.len() > 1);
-        drop(st);
-        sh.durable.notify_all();
-        sh.space.notify_all();
-        for cb in callbacks.into_values().flatten() {
-            cb(outcome.clone());
-        }
-        if reclaim {
-            if let Err(e) = self.reclaim() {
-                let mut st = sh.lock();
-                st.health = io_health(&e);
-                drop(st);
-                sh.durable.notify_all();
-            }
-        }
-    }
-
-    /// Docs 5.3: removes every segment older than the oldest one a group
-    /// still needs, in increasing order, then fsyncs the directory.
-    fn reclaim(&mut self) -> Result<(), std::io::Error> {
-        let needed = self
-            .runs
-            .values()
-            .filter_map(|r| r.front().map(|r| r.seg))
-            .min()
-            .unwrap_or(u64::MAX)
-            .min(self.seg_seq);
-        let victims: Vec<u64> = self
-            .shared
-            .lock()
-            .segments
-            .range(..needed)
-            .map(|(s, _)| *s)
-            .collect();
-        if victims.is_empty() {
-            return Ok(());
-        }
-        for s in &victims {
-            self.shared.vfs.remove(&segment_name(*s))?;
-            self.shared.lock().segments.remove(s);
-        }
-        self.shared.vfs.sync_dir()
-    }
-}
-
-/// Turns the batch's pending entries into disk locations and caches them.
-fn place_entries(st: &mut State, ops: &[PendingOp], seg: u64, base: u64, cache_cap: usize) {
-    let st = &mut *st;
-    // In reverse: if one submission wrote the same index twice, its last
-    // record is the live one; the earlier ones then find the slot placed.
-    for op in ops.iter().rev() {
-        let PendingOp::Entry {
-            group,
-            index,
-            seq,
-            rel,
-        } = op
-        else {
-            continue;
-        };
-        let Some(slot) = st.groups.get_mut(group).and_then(|g| g.slot_mut(*index)) else {
-            continue;
-        };
-        let Loc::Pending { seq: s, data } = &slot.loc else {
-            continue;
-        };
-        if s != seq {
-            continue; // overwritten by a later submission: that one places itself
-        }
-        let data = data.clone();
-        let len = data.len() as u32;
-        st.cache.bytes += data.len();
-        slot.loc = Loc::Disk {
-            seg,
-            offset: base + *rel as u64,
-            len,
-            cache: Some(data),
-        };
-        st.cache.queue.push_back((*group, *index));
-    }
-    evict(st, cache_cap);
-}
-
-/// FIFO eviction down to the cache bounds (bytes and queue length).
-fn evict(st: &mut State, cache_cap: usize) {
-    // Bounded: each iteration pops one queue element.
-    while st.cache.bytes > cache_cap || st.cache.queue.len() > MAX_CACHE_QUEUE {
-        let Some((g, i)) = st.cache.queue.pop_front() else {
-            break;
-        };
-        if let Some(Slot {
-            loc: Loc::Disk { cache, .. },
-            ..
-        }) = st.groups.get_mut(&g).and_then(|l| l.slot_mut(i))
-        {
-            if let Some(d) = cache.take() {
-                st.cache.bytes -= d.len();
-            }
         }
     }
 }
