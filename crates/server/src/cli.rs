@@ -113,6 +113,10 @@ pub struct ServerArgs {
     /// How leaders confirm linearizable reads: readindex or lease.
     #[arg(long)]
     pub read_mode: Option<String>,
+    /// Compact a shard's log behind a snapshot after this many applied
+    /// entries (default 20000).
+    #[arg(long)]
+    pub snapshot_log_entries: Option<u64>,
     /// TEST ONLY: run every Raft group with a deliberately injected bug
     /// (read-without-quorum, vote-without-log-check,
     /// commit-old-term-by-counting, no-truncate-on-conflict), so the
@@ -163,6 +167,9 @@ impl ServerArgs {
         }
         if let Some(m) = &self.read_mode {
             v.push(("read-mode", m.clone()));
+        }
+        if let Some(n) = self.snapshot_log_entries {
+            v.push(("snapshot-log-entries", n.to_string()));
         }
         v
     }

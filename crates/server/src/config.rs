@@ -75,6 +75,10 @@ pub struct Config {
     pub cluster_node_timeout: u64,
     /// How leaders confirm linearizable reads: `readindex` or `lease`.
     pub read_mode: String,
+    /// A shard's log is compacted behind a snapshot once it holds this many
+    /// applied entries (small values make lagging followers catch up by
+    /// snapshot: tests and drills).
+    pub snapshot_log_entries: u64,
 }
 
 /// Default `cluster-node-timeout` (ms): shorter than Redis's 15 s because
@@ -114,6 +118,7 @@ impl Default for Config {
             cluster_enabled: false,
             cluster_node_timeout: DEFAULT_CLUSTER_NODE_TIMEOUT_MS,
             read_mode: "readindex".to_string(),
+            snapshot_log_entries: slotraft_node::SNAPSHOT_LOG_ENTRIES,
             loglevel: "notice".to_string(),
             appendonly: false,
             save: String::new(),
@@ -285,6 +290,14 @@ const OPTIONS: &[OptionDef] = &[
         kind: Kind::Enum(READ_MODES),
         mutable: false,
     },
+    OptionDef {
+        name: "snapshot-log-entries",
+        kind: Kind::Int {
+            min: 1,
+            max: 1 << 40,
+        },
+        mutable: false,
+    },
 ];
 
 fn find(name: &str) -> Option<&'static OptionDef> {
@@ -436,6 +449,7 @@ impl Config {
             "maxmemory" => self.maxmemory = n,
             "io-threads" => self.io_threads = n,
             "cluster-node-timeout" => self.cluster_node_timeout = n,
+            "snapshot-log-entries" => self.snapshot_log_entries = n,
             "databases" => {}
             other => unreachable!("integer option {other} without a field"),
         }
@@ -536,6 +550,7 @@ impl Config {
             "cluster-enabled" => yes_no(self.cluster_enabled),
             "cluster-node-timeout" => self.cluster_node_timeout.to_string(),
             "read-mode" => self.read_mode.clone(),
+            "snapshot-log-entries" => self.snapshot_log_entries.to_string(),
             other => unreachable!("option {other} without a getter"),
         }
     }

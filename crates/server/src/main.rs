@@ -219,7 +219,7 @@ fn node_params(c: &Config, port: u16, dir: std::path::PathBuf) -> NodeParams {
         } else {
             slotraft_node::ReadMode::ReadIndex
         },
-        snapshot_log_entries: slotraft_node::SNAPSHOT_LOG_ENTRIES,
+        snapshot_log_entries: c.snapshot_log_entries,
         gossip_node_timeout_ms: c.cluster_node_timeout,
         raft_bugs: Default::default(),
         standalone: !c.cluster_enabled,
