@@ -24,7 +24,9 @@ import time
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
 from redis.crc import key_slot
+from redis.retry import Retry
 
 from conftest import slotraft_binary
 
@@ -145,9 +147,13 @@ class Node:
                            f"({last}):\n{self.log_tail()}")
 
     def client(self, timeout=CLIENT_TIMEOUT_S):
-        """A plain (non-cluster) redis-py client to this node only."""
+        """A plain (non-cluster) redis-py client to this node only. No client
+        retries: redis-py >= 6 retries connection errors 3 times with backoff
+        of seconds by default, which would hide the server's own timing; the
+        tests have their own bounded loops."""
         return redis.Redis(host=self.ip, port=self.port, socket_timeout=timeout,
-                           socket_connect_timeout=timeout, decode_responses=True)
+                           socket_connect_timeout=timeout, decode_responses=True,
+                           retry=Retry(NoBackoff(), 0))
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

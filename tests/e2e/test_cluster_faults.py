@@ -38,6 +38,8 @@ RECOVERY_WAIT_S = 15.0
 LOAD_TIMEOUT_S = 1.0
 # Pause after a failed attempt, so a down shard is not hammered.
 RETRY_PAUSE_S = 0.01
+# Attempts the load writer remembers for its timeline.
+MAX_EVENTS = 200_000
 # Keys written while a follower is partitioned.
 PARTITION_KEYS = 25000 if os.environ.get("E2E_CLUSTER_LONG") == "1" else 2500
 # Keys per pipeline when loading.
@@ -65,6 +67,8 @@ class ShardWriter:
         self.unknown_incrs = 0
         self.ok_times = []
         self.errors = {}
+        # (time, node asked, outcome) of every attempt, for the failure message.
+        self.events = []
         self.stop_flag = threading.Event()
         self.target = cluster.shard_of_slot(lo)[2]
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -79,32 +83,58 @@ class ShardWriter:
         assert not self.thread.is_alive(), "writer did not stop"
 
     def reroute(self):
+        """Asks the live nodes (in order) who leads the shard now."""
         for n in self.cluster.live():
             try:
                 self.target = self.cluster.shard_of_slot(self.lo, via=n)[2]
+                self.note(n, f"SLOTS->{self.target.index}")
                 return
-            except (redis.RedisError, OSError, KeyError):
-                continue
+            except (redis.RedisError, OSError, KeyError) as e:
+                self.note(n, f"SLOTS {type(e).__name__}:{str(e)[:40]}")
 
     def note_error(self, e):
         name = type(e).__name__ + ":" + str(e)[:40]
         self.errors[name] = self.errors.get(name, 0) + 1
 
+    def note(self, node, outcome):
+        if len(self.events) < MAX_EVENTS:
+            self.events.append((time.monotonic(), node.index, outcome))
+
+    def timeline(self, since, limit=60):
+        """The attempts after `since` where a node's answer changed, with how
+        many times the previous answer of that node repeated."""
+        out, last = [], {}
+        for t, n, o in self.events:
+            if t < since:
+                continue
+            if n in last and out[last[n]][2] == o:
+                out[last[n]][3] += 1
+            else:
+                last[n] = len(out)
+                out.append([round(t - since, 3), n, o, 1])
+        return out[:limit]
+
     def run(self):
         i = 0
         while not self.stop_flag.is_set():
             i += 1
-            c = self.target.client(timeout=LOAD_TIMEOUT_S)
+            asked = self.target
+            c = asked.client(timeout=LOAD_TIMEOUT_S)
             try:
                 if i % 4 == 0:
                     self.write_incr(c)
                 else:
                     self.write_key(c)
+                self.note(asked, "ok")
             except redis.exceptions.MovedError as e:
                 ip, port = str(e).split()[1].split(":")
                 self.target = self.cluster.by_addr(ip, port)
+                self.note(asked, f"MOVED->{self.target.index}")
+                # Nodes may redirect to each other while a shard elects.
+                time.sleep(RETRY_PAUSE_S)
             except (redis.RedisError, OSError) as e:
                 self.note_error(e)
+                self.note(asked, type(e).__name__ + ":" + str(e)[:30])
                 time.sleep(RETRY_PAUSE_S)
                 self.reroute()
             finally:
@@ -190,8 +220,11 @@ def test_kill9_shard_leader_under_write_load(fresh_cluster3):
         w.stop()
     print(f"\nkill -9 of shard leader node {leader.index} -> first acknowledged write: "
           f"{recovery * 1000:.0f} ms ({len(w.acked)} SETs, {w.acked_incrs} INCRs acknowledged; "
-          f"errors {w.errors})")
-    assert recovery < FAILOVER_BOUND_S, f"recovery took {recovery:.2f}s"
+          f"errors {w.errors})\n  attempts after the kill [t, node, outcome, repeats]: "
+          f"{w.timeline(t_kill, limit=12)}")
+    assert recovery < FAILOVER_BOUND_S, \
+        f"recovery took {recovery:.2f}s; attempts after the kill " \
+        f"[t, node, outcome, repeats]: {w.timeline(t_kill)}"
     new_leader = c.shard_of_slot(lo, via=c.live()[0])[2]
     assert new_leader is not leader
     check_acknowledged(c, w.acked, w.counter,
