@@ -105,8 +105,9 @@ def keys_in_range(lo, hi, count, prefix="k"):
 class Node:
     """One `slotraft server --cluster-enabled yes` process on its own address."""
 
-    def __init__(self, index, port, datadir):
+    def __init__(self, index, port, datadir, extra_args=()):
         self.index = index
+        self.extra_args = list(extra_args)
         self.ip = node_ip(index)
         self.port = port
         self.bus_port = port + BUS_PORT_OFFSET
@@ -122,7 +123,7 @@ class Node:
     def argv(self):
         return [slotraft_binary(), "server", "--bind", self.ip, "--port", str(self.port),
                 "--dir", self.dir, "--cluster-enabled", "yes",
-                "--cluster-node-timeout", str(NODE_TIMEOUT_MS)]
+                "--cluster-node-timeout", str(NODE_TIMEOUT_MS), *self.extra_args]
 
     def start(self):
         """Spawns the process (same dir on a restart) and waits for PING."""
@@ -200,13 +201,14 @@ class Node:
 class Cluster:
     """N nodes, created into one cluster with `slotraft cluster create`."""
 
-    def __init__(self, n, root, shards=None, replicas=3):
+    def __init__(self, n, root, shards=None, replicas=3, extra_args=()):
         assert 1 <= n <= MAX_NODES
         self.root = root
         self.shards = shards
         self.replicas = min(replicas, n)
         ports = pick_ports(n)
-        self.nodes = [Node(i + 1, ports[i], os.path.join(root, f"node-{i + 1}")) for i in range(n)]
+        self.nodes = [Node(i + 1, ports[i], os.path.join(root, f"node-{i + 1}"), extra_args)
+                      for i in range(n)]
 
     def node(self, i):
         """Node by 1-based index."""
@@ -391,11 +393,12 @@ class Partition:
         self.active = False
 
 
-def make_cluster(n=3, shards=None, replicas=3):
+def make_cluster(n=3, shards=None, replicas=3, extra_args=()):
     """Builds and starts a cluster in a fresh temp dir; the caller must call
-    `teardown_cluster`. Fixtures below wrap it."""
+    `teardown_cluster`. `extra_args` go to every `slotraft server`. Fixtures
+    below wrap it."""
     root = tempfile.mkdtemp(prefix="slotraft-cluster-")
-    c = Cluster(n, root, shards=shards, replicas=replicas)
+    c = Cluster(n, root, shards=shards, replicas=replicas, extra_args=extra_args)
     try:
         c.start()
     except BaseException:
