@@ -270,6 +270,26 @@ impl<S: Storage> Group<S> {
         self.in_flight.as_ref()
     }
 
+    /// Raft has output, or commands wait to be proposed.
+    pub fn has_ready(&self) -> bool {
+        self.raw.has_ready() || (self.is_leader() && !self.queued.is_empty())
+    }
+
+    /// The in-flight `Ready`'s messages if Raft allows sending them before
+    /// its persistence (a leader's appends and heartbeats: see
+    /// `Ready::messages_before_persist`); they are then not returned again
+    /// by `finish_ready`.
+    pub fn take_messages_before_persist(
+        &mut self,
+        out: &mut Vec<(GroupId, slotraft_raft::Message)>,
+    ) {
+        if let Some(rd) = self.in_flight.as_mut() {
+            if rd.messages_before_persist {
+                out.extend(rd.messages.drain(..).map(|m| (self.id, m)));
+            }
+        }
+    }
+
     /// Phase 2 for this group: the caller persisted what `take_ready`
     /// returned. Returns the messages to send; applies committed entries,
     /// completes waiters, and advances Raft.

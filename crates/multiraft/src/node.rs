@@ -115,6 +115,11 @@ pub struct GroupPersist {
 #[derive(Clone, Debug, Default)]
 pub struct Persist {
     pub groups: Vec<GroupPersist>,
+    /// Messages that may be sent right away, before (or while) the groups
+    /// are persisted: leaders' appends and heartbeats (Raft thesis
+    /// §10.2.1; the leader's own copy only counts once durable). Sending
+    /// them early overlaps the leader's fsync with the followers'.
+    pub messages_now: Vec<(GroupId, Message)>,
 }
 
 impl Persist {
@@ -154,6 +159,8 @@ pub struct MultiRaft<S: Storage> {
     meta_group: Option<GroupId>,
     /// Transfer requests forwarded to leaders, sent with the next output.
     forwards: Vec<(GroupId, Message)>,
+    /// See [`MultiRaft::set_send_before_persist`].
+    send_before_persist: bool,
 }
 
 impl<S: Storage> MultiRaft<S> {
@@ -168,6 +175,7 @@ impl<S: Storage> MultiRaft<S> {
             in_ready: false,
             meta_group: None,
             forwards: Vec::new(),
+            send_before_persist: false,
         }
     }
 
@@ -360,7 +368,8 @@ impl<S: Storage> MultiRaft<S> {
     }
 
     /// Phase 1: proposes what is queued and collects, for every group, what
-    /// must be persisted before anything is sent.
+    /// must be persisted before its other messages are sent (and the
+    /// leaders' messages that may go at once, `Persist::messages_now`).
     pub fn ready(&mut self) -> Persist {
         assert!(!self.in_ready, "ready() twice without advance_persisted()");
         let mut persist = Persist::default();
@@ -375,6 +384,9 @@ impl<S: Storage> MultiRaft<S> {
                     hard_state: rd.hard_state,
                     must_sync: rd.must_sync,
                 });
+                if self.send_before_persist {
+                    g.take_messages_before_persist(&mut persist.messages_now);
+                }
             }
         }
         self.in_ready = true;
@@ -421,6 +433,24 @@ impl<S: Storage> MultiRaft<S> {
 
     pub fn applied(&self, group: GroupId) -> Option<LogIndex> {
         self.groups.get(&group).map(Group::applied)
+    }
+
+    /// Opt in to [`Persist::messages_now`]: the caller sends those messages
+    /// before persisting (the node driver does). Off by default: then every
+    /// message comes from [`Self::advance_persisted`].
+    pub fn set_send_before_persist(&mut self, on: bool) {
+        self.send_before_persist = on;
+    }
+
+    /// Whether a [`Self::ready`] now would find work (Raft output, or
+    /// commands queued to propose). The driver runs rounds back to back
+    /// while this holds, instead of waiting for the next input or tick:
+    /// e.g. a leader's own entries count towards commit only once durable
+    /// (`advance`), and applying them needs the next round.
+    pub fn has_ready(&self) -> bool {
+        !self.early.is_empty()
+            || !self.forwards.is_empty()
+            || self.groups.values().any(Group::has_ready)
     }
 
     /// Tokens still held (queued or waiting) across all groups.

@@ -161,7 +161,13 @@ impl Driver {
         let mut next_tick = Instant::now() + DEFAULT_TICK;
         // Bounded by `stop` / disconnection; each round does bounded work.
         while !self.stop.load(Ordering::Acquire) {
-            let wait = next_tick.saturating_duration_since(Instant::now());
+            // More work already (e.g. entries that became committed when the
+            // last round made them durable): poll the input, do not sleep.
+            let wait = if self.mr.has_ready() {
+                Duration::ZERO
+            } else {
+                next_tick.saturating_duration_since(Instant::now())
+            };
             match self.input.recv_timeout(wait) {
                 Ok(req) => self.handle(req, &mut pending),
                 Err(RecvTimeoutError::Timeout) => {}
@@ -301,7 +307,12 @@ impl Driver {
 
     fn round(&mut self, p: &mut Pending) -> Result<(), slotraft_storage::Error> {
         self.mr.set_now_ms(now_ms());
-        let persist = self.mr.ready();
+        let mut persist = self.mr.ready();
+        if !persist.messages_now.is_empty() {
+            // Leaders' appends leave before their own fsync (see
+            // `Persist::messages_now`): the followers' fsyncs overlap it.
+            self.outbox.send(std::mem::take(&mut persist.messages_now));
+        }
         if !persist.groups.is_empty() {
             let metas = &self.metas;
             let ticket = log_store::persist(&self.store, &|g| metas.get(&g).cloned(), &persist)?;

@@ -262,6 +262,7 @@ fn build_multiraft(cfg: &NodeConfig) -> Result<Built, StartError> {
         .unwrap_or(0)
         ^ cfg.id.get();
     let mut mr = MultiRaft::new(cfg.id, Limits::default(), seed);
+    mr.set_send_before_persist(true);
     let mut metas = BTreeMap::new();
     for (g, voters) in &cfg.groups {
         let mut rc = raft_config(cfg.id, *g, seed, cfg.read_mode);

@@ -422,6 +422,7 @@ mod tests {
                 hard_state: Some(hs),
                 must_sync: true,
             }],
+            messages_now: Vec::new(),
         };
         store.wait(persist(&store, &metas, &p).unwrap()).unwrap();
         // A conflicting suffix from index 2 at term 2 replaces 2..=3.
@@ -433,6 +434,7 @@ mod tests {
                 hard_state: None,
                 must_sync: true,
             }],
+            messages_now: Vec::new(),
         };
         store.wait(persist(&store, &metas, &p2).unwrap()).unwrap();
         drop(store);
@@ -472,6 +474,7 @@ mod tests {
                 hard_state: None,
                 must_sync: true,
             }],
+            messages_now: Vec::new(),
         };
         store
             .wait(persist(&store, &move |_| Some(m2.clone()), &p).unwrap())
@@ -514,6 +517,7 @@ mod tests {
                 hard_state: Some(hs),
                 must_sync: true,
             }],
+            messages_now: Vec::new(),
         };
         store.wait(persist(&store, &|_| None, &p).unwrap()).unwrap();
         drop(store);

@@ -83,6 +83,16 @@ impl<S: Storage> RaftLog<S> {
         }
     }
 
+    /// Last index known to be durable (handed out in a `Ready` and
+    /// acknowledged by `advance`). An unpersisted snapshot makes the whole
+    /// log unstable: then only storage's last index counts.
+    pub fn persisted_index(&self) -> LogIndex {
+        if self.unstable_snapshot.is_some() {
+            return self.store.last_index().expect("storage last_index");
+        }
+        self.offset.prev()
+    }
+
     pub fn last_term(&self) -> Term {
         self.term(self.last_index()).expect("term of last index")
     }

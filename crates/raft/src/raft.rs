@@ -169,7 +169,7 @@ impl<S: Storage> Raft<S> {
             *pr = Progress::new(last.next(), count, bytes);
             pr.is_learner = is_learner;
             if id == self.id {
-                pr.matched = last;
+                pr.matched = self.log.persisted_index().min(last);
                 pr.recent_active = true;
             }
         }
@@ -564,10 +564,9 @@ impl<S: Storage> Raft<S> {
         self.uncommitted_size += e.size();
         let last = self.log.append(std::slice::from_ref(&e));
         debug_assert_eq!(last, index);
-        if let Some(pr) = self.prs.progress.get_mut(&self.id) {
-            pr.maybe_update(index);
-        }
-        self.maybe_commit();
+        // The leader's own copy counts towards the commit quorum only once
+        // it is durable (`advance`), so its appends may be sent to the
+        // followers before its own fsync (Raft thesis §10.2.1).
         self.need_bcast = true;
         ProposalId {
             term: self.term,
@@ -1237,7 +1236,7 @@ impl<S: Storage> Raft<S> {
         }
         if let Some(pr) = self.prs.progress.get_mut(&self.id) {
             pr.matched = pr.matched.max(if self.role == Role::Leader {
-                self.log.last_index()
+                self.log.persisted_index()
             } else {
                 LogIndex::ZERO
             });
@@ -1264,6 +1263,12 @@ impl<S: Storage> Raft<S> {
         if self.role == Role::Leader {
             let done: u64 = rd.committed_entries.iter().map(Entry::size).sum();
             self.uncommitted_size = self.uncommitted_size.saturating_sub(done);
+            // The leader's own entries are durable now: they count.
+            let durable = self.log.persisted_index();
+            if let Some(pr) = self.prs.progress.get_mut(&self.id) {
+                pr.maybe_update(durable);
+            }
+            self.maybe_commit();
             self.maybe_auto_leave();
         }
     }

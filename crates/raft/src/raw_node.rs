@@ -38,11 +38,21 @@ pub struct Ready {
     pub snapshot: Option<Snapshot>,
     /// Entries to apply, in order.
     pub committed_entries: Vec<Entry>,
-    /// Messages to send after persisting.
+    /// Messages to send after persisting (or before it, see
+    /// `messages_before_persist`).
     pub messages: Vec<Message>,
     /// True if `entries`, `hard_state.term/vote` or `snapshot` changed, i.e.
     /// the persistence step needs an fsync before sending.
     pub must_sync: bool,
+    /// True when `messages` may be sent *before* this `Ready` is persisted:
+    /// this node is a leader whose term and vote are already durable and it
+    /// installs no snapshot. Its messages are appends, heartbeats, snapshots
+    /// and read answers whose commit index only counts the leader's own
+    /// entries once they are durable (`advance`), so a crash before the
+    /// fsync cannot make anything look committed that is not on a majority
+    /// (Raft thesis §10.2.1: the leader writes its log in parallel with
+    /// replicating it). Sending after persisting is always allowed too.
+    pub messages_before_persist: bool,
 }
 
 impl Ready {
@@ -174,6 +184,10 @@ impl<S: Storage> RawNode<S> {
             || snapshot.is_some()
             || hs.term != self.prev_hs.term
             || hs.vote != self.prev_hs.vote;
+        let messages_before_persist = ss.role == Role::Leader
+            && snapshot.is_none()
+            && hs.term == self.prev_hs.term
+            && hs.vote == self.prev_hs.vote;
         let rd = Ready {
             soft_state: (ss != self.prev_ss).then_some(ss),
             hard_state: (hs != self.prev_hs).then_some(hs),
@@ -183,6 +197,7 @@ impl<S: Storage> RawNode<S> {
             committed_entries: self.raft.log.next_committed_entries(),
             messages: std::mem::take(&mut self.raft.msgs),
             must_sync,
+            messages_before_persist,
         };
         self.ready_outstanding = true;
         rd

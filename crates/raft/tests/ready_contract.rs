@@ -46,12 +46,65 @@ fn empty_ready_after_advance_and_no_input() {
     net.raw(1).propose(data("a")).unwrap();
     assert!(net.raw(1).has_ready());
     let rd = net.raw(1).ready();
-    // Single voter: the entry is committed in the same Ready; the app
-    // persists it before applying.
+    // Single voter: the leader's own copy counts towards the quorum only
+    // once durable, so the entry commits when this Ready is advanced
+    // (persisted) and is applied from the next one.
     assert_eq!(rd.entries.len(), 1);
+    assert!(rd.committed_entries.is_empty(), "not durable yet");
+    persist(&net, 1, &rd);
+    net.raw(1).advance(rd);
+    assert!(net.raw(1).has_ready(), "durable now: committed");
+    let rd = net.raw(1).ready();
+    assert!(rd.entries.is_empty());
     assert_eq!(rd.committed_entries.len(), 1);
     net.raw(1).advance(rd);
     assert!(!net.raw(1).has_ready());
+}
+
+#[test]
+fn a_leader_may_send_before_persisting_but_counts_itself_only_once_durable() {
+    let mut net = Network::new(3, |c| c.pre_vote = false);
+    net.raw(1).campaign();
+    net.deliver_all();
+    assert_eq!(net.raw(1).role(), Role::Leader);
+    let commit = net.raw(1).commit();
+    net.raw(1).propose(data("x")).unwrap();
+    let rd = net.raw(1).ready();
+    assert!(
+        rd.messages_before_persist,
+        "a settled leader may send early"
+    );
+    assert_eq!(rd.entries.len(), 1);
+    // Followers persist and acknowledge while the leader's fsync is still
+    // running: one follower + the (unpersisted) leader is not a quorum.
+    let apps: Vec<Message> = rd.messages.clone();
+    for m in apps.into_iter().filter(|m| m.to == NodeId(2)) {
+        net.raw(2).step(m).unwrap();
+    }
+    let rd2 = net.raw(2).ready();
+    assert!(
+        !rd2.messages_before_persist,
+        "followers answer after persisting"
+    );
+    let acks = rd2.messages.clone();
+    persist(&net, 2, &rd2);
+    net.raw(2).advance(rd2);
+    // The leader is still inside its Ready: deliver after advance, which is
+    // when the contract allows input again, but before that check commit.
+    assert_eq!(
+        net.raw(1).commit(),
+        commit,
+        "nothing committed before durable"
+    );
+    persist(&net, 1, &rd);
+    net.raw(1).advance(rd);
+    for m in acks {
+        net.raw(1).step(m).unwrap();
+    }
+    assert!(
+        net.raw(1).commit() > commit,
+        "durable on leader + one follower"
+    );
 }
 
 #[test]
@@ -65,6 +118,15 @@ fn restart_redelivers_committed_entries_after_applied() {
     net.restart(1); // applied = 0: everything is re-applied
     net.tick(1);
     assert_eq!(net.applied_data(1), vec!["0", "1", "2", "3", "4"]);
+}
+
+/// Step 1 of the contract for a `Ready` handled by hand.
+fn persist(net: &Network, id: u64, rd: &Ready) {
+    let st = net.node(id).store.clone();
+    st.wl().append(&rd.entries).unwrap();
+    if let Some(hs) = rd.hard_state {
+        st.wl().set_hard_state(hs);
+    }
 }
 
 /// A tiny deterministic PRNG for the chaos test.

@@ -571,6 +571,16 @@ impl Cluster {
         }
     }
 
+    fn send_all(&mut self, i: usize, msgs: &[Message]) {
+        for m in msgs {
+            let Some(to) = self.index_of(m.to) else {
+                continue;
+            };
+            self.trace(&[4, i as u64, to as u64, m.term.get()]);
+            self.net.send(self.now, i, to, m.clone());
+        }
+    }
+
     /// Steps 1-4 of the contract for a `Ready` whose fsync completed.
     fn complete_ready(&mut self, i: usize, rd: Ready) {
         self.trace(&[
@@ -585,13 +595,7 @@ impl Cluster {
                 .unwrap_or(0),
         ]);
         self.persist(i, &rd, 3);
-        for m in &rd.messages {
-            let Some(to) = self.index_of(m.to) else {
-                continue;
-            };
-            self.trace(&[4, i as u64, to as u64, m.term.get()]);
-            self.net.send(self.now, i, to, m.clone());
-        }
+        self.send_all(i, &rd.messages);
         if let Some(s) = &rd.snapshot {
             let Some(kv) = KvStore::decode(&s.data) else {
                 self.fail(format!("node {}: snapshot image does not decode", i + 1));
@@ -780,7 +784,14 @@ impl Cluster {
         if node.pending.is_some() || !raw.has_ready() {
             return false;
         }
-        let rd = raw.ready();
+        let mut rd = raw.ready();
+        if rd.messages_before_persist {
+            // A leader's messages may leave before its fsync (a crash during
+            // the fsync then loses the entries locally but not the sends):
+            // exactly what the node runtime does.
+            let early = std::mem::take(&mut rd.messages);
+            self.send_all(i, &early);
+        }
         let latency = if self.disk_latency_max == 0 {
             0
         } else {
