@@ -46,8 +46,9 @@ START_TIMEOUT_S = 30.0
 CREATE_WAIT_S = 30
 # How long a node gets after SIGTERM before SIGKILL.
 STOP_TIMEOUT_S = 5.0
-# Gossip failure-detection timeout given to every node (ms).
-NODE_TIMEOUT_MS = 1000
+# Gossip failure-detection timeout (ms) given to every node; None keeps the
+# server's default, so the fault tests measure "default settings" (issue 5).
+NODE_TIMEOUT_MS = int(os.environ["E2E_NODE_TIMEOUT_MS"]) if os.environ.get("E2E_NODE_TIMEOUT_MS") else None
 # Client socket timeout for direct connections (s).
 CLIENT_TIMEOUT_S = 5.0
 # Upper bound on slot search when building a key for a given slot.
@@ -121,9 +122,11 @@ class Node:
         return f"{self.ip}:{self.port}"
 
     def argv(self):
-        return [slotraft_binary(), "server", "--bind", self.ip, "--port", str(self.port),
-                "--dir", self.dir, "--cluster-enabled", "yes",
-                "--cluster-node-timeout", str(NODE_TIMEOUT_MS), *self.extra_args]
+        argv = [slotraft_binary(), "server", "--bind", self.ip, "--port", str(self.port),
+                "--dir", self.dir, "--cluster-enabled", "yes", *self.extra_args]
+        if NODE_TIMEOUT_MS is not None:
+            argv += ["--cluster-node-timeout", str(NODE_TIMEOUT_MS)]
+        return argv
 
     def start(self):
         """Spawns the process (same dir on a restart) and waits for PING."""
