@@ -9,7 +9,12 @@
 //! workload side by side (LogBatch::put + write(sync=true), one record per
 //! write) and the ratio ours/theirs is printed.
 //!
-//! Usage: `bench [--dir DIR] [--secs S]` (each cell runs about S seconds).
+//! Each cell also prints our p50/p99 latency (submit → durable) and
+//! raft-engine's (its `write(sync = true)` call).
+//!
+//! Usage: `bench [--dir DIR] [--secs S] [--repeats N] [--cells SIZE:WRITERS:GROUPS,...]`
+//! (each cell runs about S seconds; `--cells 100:64:1,100:64:100` runs only
+//! those cells, for quick A/B runs).
 
 use bytes::Bytes;
 use slotraft_storage::{Config, Entry, StdVfs, Store, WriteBatch};
@@ -23,20 +28,40 @@ use std::time::{Duration, Instant};
 
 /// Bound on the bytes written by the sequential-bandwidth probe.
 const SEQ_MAX_BYTES: u64 = 2 << 30;
-/// Runs per cell and engine (best is kept).
+/// Default runs per cell and engine (best is kept).
 const REPEATS: usize = 2;
+/// Latency samples kept per writer thread per cell (bounds memory).
+const MAX_LAT_SAMPLES: usize = 1 << 20;
 /// Write size of the sequential-bandwidth probe.
 const SEQ_CHUNK: usize = 4 << 20;
 
 struct Args {
     dir: PathBuf,
     secs: f64,
+    repeats: usize,
+    /// Only these (size, writers, groups) cells; empty = all.
+    cells: Vec<(usize, usize, u64)>,
+}
+
+fn parse_cells(v: &str) -> Vec<(usize, usize, u64)> {
+    v.split(',')
+        .map(|c| {
+            let n: Vec<u64> = c
+                .split(':')
+                .map(|x| x.parse().expect("cell number"))
+                .collect();
+            assert!(n.len() == 3, "cell is SIZE:WRITERS:GROUPS");
+            (n[0] as usize, n[1] as usize, n[2])
+        })
+        .collect()
 }
 
 fn args() -> Args {
     let mut a = Args {
         dir: PathBuf::from("/work/bench-storage"),
         secs: 2.0,
+        repeats: REPEATS,
+        cells: Vec::new(),
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -44,6 +69,8 @@ fn args() -> Args {
         match v[i].as_str() {
             "--dir" => a.dir = PathBuf::from(&v[i + 1]),
             "--secs" => a.secs = v[i + 1].parse().expect("--secs number"),
+            "--repeats" => a.repeats = v[i + 1].parse().expect("--repeats number"),
+            "--cells" => a.cells = parse_cells(&v[i + 1]),
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -182,7 +209,15 @@ fn open_ours(dir: &Path, groups: u64) -> Ours {
     }
 }
 
-fn ours_cell(base: &Path, size: usize, writers: usize, groups: u64, secs: f64) -> f64 {
+/// Result of one cell run: durable records/s and latency percentiles.
+#[derive(Clone, Copy, Default)]
+struct CellResult {
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn ours_cell(base: &Path, size: usize, writers: usize, groups: u64, secs: f64) -> CellResult {
     let d = fresh_dir(base, "ours");
     let ours = open_ours(&d, groups);
     let r = run_cell(&ours, size, writers, groups, secs);
@@ -191,28 +226,48 @@ fn ours_cell(base: &Path, size: usize, writers: usize, groups: u64, secs: f64) -
     r
 }
 
-/// Runs `writers` threads for `secs`; returns durable records/s.
-fn run_cell(wal: &dyn Wal, size: usize, writers: usize, groups: u64, secs: f64) -> f64 {
+/// Runs `writers` threads for `secs`; returns durable records/s and the
+/// p50/p99 of one write's latency (submit until durable).
+fn run_cell(wal: &dyn Wal, size: usize, writers: usize, groups: u64, secs: f64) -> CellResult {
     let stop = AtomicBool::new(false);
     let done = AtomicU64::new(0);
     let data = payload(size, 3);
+    let lat = Mutex::new(Vec::new());
     let start = Instant::now();
     std::thread::scope(|s| {
         for w in 0..writers {
-            let (stop, done, data) = (&stop, &done, &data);
+            let (stop, done, data, lat) = (&stop, &done, &data, &lat);
             s.spawn(move || {
                 let group = (w as u64) % groups;
+                let mut mine = Vec::new();
                 // Bounded by the stop flag set after `secs`.
                 while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
                     wal.write(w, group, data);
+                    if mine.len() < MAX_LAT_SAMPLES {
+                        mine.push(t.elapsed());
+                    }
                     done.fetch_add(1, Ordering::Relaxed);
                 }
+                lat.lock().expect("lat").extend(mine);
             });
         }
         std::thread::sleep(Duration::from_secs_f64(secs));
         stop.store(true, Ordering::Relaxed);
     });
-    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    let rate = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+    let mut lat = lat.into_inner().expect("lat");
+    lat.sort();
+    let p = |q: f64| {
+        lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    CellResult {
+        rate,
+        p50: p(0.5),
+        p99: p(0.99),
+    }
 }
 
 /// Large batches: 4 threads each submitting 1 MiB write batches of 4 KiB
@@ -282,30 +337,53 @@ fn main() {
     let seq = bench_seq(&a.dir, a.secs);
     println!("sequential write bandwidth (4 MiB writes + 1 fdatasync): {seq:.0} MB/s");
     println!(
-        "{:>6} {:>7} {:>6} {:>12} {:>9} {:>14} {:>7}",
-        "size", "writers", "groups", "ours rec/s", "ours MB/s", "raft-engine", "ratio"
+        "{:>6} {:>7} {:>6} {:>12} {:>9} {:>14} {:>7}  {:>22}  {:>22}",
+        "size",
+        "writers",
+        "groups",
+        "ours rec/s",
+        "ours MB/s",
+        "raft-engine",
+        "ratio",
+        "ours p50/p99",
+        "raft-engine p50/p99"
     );
     let mut at64 = Vec::new();
     for size in [100usize, 4096] {
         for groups in [1u64, 100] {
             for writers in [1usize, 16, 64, 256] {
-                // Best of REPEATS alternating runs: the disk and CPUs are
+                if !a.cells.is_empty() && !a.cells.contains(&(size, writers, groups)) {
+                    continue;
+                }
+                // Best of `repeats` alternating runs: the disk and CPUs are
                 // shared, so single runs are noisy; alternating keeps the
                 // comparison fair.
-                let mut r = 0f64;
-                let mut theirs: Option<f64> = None;
-                for _ in 0..REPEATS {
-                    r = r.max(ours_cell(&a.dir, size, writers, groups, a.secs));
+                let mut ours = CellResult::default();
+                let mut theirs: Option<CellResult> = None;
+                for _ in 0..a.repeats {
+                    let o = ours_cell(&a.dir, size, writers, groups, a.secs);
+                    if o.rate > ours.rate {
+                        ours = o;
+                    }
                     if let Some(t) = theirs_cell(&a.dir, size, writers, groups, a.secs) {
-                        theirs = Some(theirs.unwrap_or(0f64).max(t));
+                        match theirs {
+                            Some(b) if b.rate >= t.rate => {}
+                            _ => theirs = Some(t),
+                        }
                     }
                 }
-                let (t, ratio) = match theirs {
-                    Some(t) => (format!("{t:.0}"), format!("{:.2}", r / t)),
-                    None => ("n/a".into(), "n/a".into()),
+                let r = ours.rate;
+                let (t, ratio, tlat) = match theirs {
+                    Some(t) => (
+                        format!("{:.0}", t.rate),
+                        format!("{:.2}", r / t.rate),
+                        format!("{:?}/{:?}", t.p50, t.p99),
+                    ),
+                    None => ("n/a".into(), "n/a".into(), "n/a".into()),
                 };
+                let olat = format!("{:?}/{:?}", ours.p50, ours.p99);
                 println!(
-                    "{size:>6} {writers:>7} {groups:>6} {r:>12.0} {:>9.1} {t:>14} {ratio:>7}",
+                    "{size:>6} {writers:>7} {groups:>6} {r:>12.0} {:>9.1} {t:>14} {ratio:>7}  {olat:>22}  {tlat:>22}",
                     r * size as f64 / 1e6
                 );
                 if writers == 64 {
@@ -335,7 +413,13 @@ fn main() {
 }
 
 #[cfg(feature = "raft-engine-bench")]
-fn theirs_cell(base: &Path, size: usize, writers: usize, groups: u64, secs: f64) -> Option<f64> {
+fn theirs_cell(
+    base: &Path,
+    size: usize,
+    writers: usize,
+    groups: u64,
+    secs: f64,
+) -> Option<CellResult> {
     let d = fresh_dir(base, "raft-engine");
     let e = open_raft_engine(&d);
     let r = run_cell(&e, size, writers, groups, secs);
@@ -345,6 +429,6 @@ fn theirs_cell(base: &Path, size: usize, writers: usize, groups: u64, secs: f64)
 }
 
 #[cfg(not(feature = "raft-engine-bench"))]
-fn theirs_cell(_: &Path, _: usize, _: usize, _: u64, _: f64) -> Option<f64> {
+fn theirs_cell(_: &Path, _: usize, _: usize, _: u64, _: f64) -> Option<CellResult> {
     None
 }

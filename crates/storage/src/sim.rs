@@ -13,6 +13,13 @@
 //! Faults: crash at the N-th operation (the op fails and every later op
 //! fails, like a dead process), fail the N-th sync with EIO, ENOSPC once the
 //! files' total size would exceed a limit, and bit flips in stored bytes.
+//! A sync can also be *paused* (it blocks before taking effect until
+//! `resume`), so a test can act while an fdatasync is in flight — the
+//! pipelined writer writes the next batch exactly then.
+//!
+//! A file sync makes durable the writes that were done when it was called
+//! (not those done while it was in flight), the weakest thing fdatasync
+//! promises.
 
 use crate::vfs::{Vfs, VfsFile};
 use std::collections::BTreeMap;
@@ -59,7 +66,12 @@ pub struct Faults {
     /// Writes fail with ENOSPC once the total size of all files would exceed
     /// this many bytes (the bytes up to the limit are written first).
     pub space_limit: Option<u64>,
+    /// The N-th sync blocks, before it takes effect, until `SimVfs::resume`.
+    pub pause_sync_at: Option<u64>,
 }
+
+/// Gate of a paused sync: (paused now, released).
+type Gate = Arc<(Mutex<(bool, bool)>, std::sync::Condvar)>;
 
 #[derive(Clone, Debug)]
 enum FileOp {
@@ -97,10 +109,12 @@ struct State {
 #[derive(Clone, Debug, Default)]
 pub struct SimVfs {
     state: Arc<Mutex<State>>,
+    gate: Gate,
 }
 
 struct SimFile {
     state: Arc<Mutex<State>>,
+    gate: Gate,
     id: usize,
 }
 
@@ -190,6 +204,18 @@ impl SimVfs {
         self.lock().crashed
     }
 
+    /// Whether a sync is blocked by `Faults::pause_sync_at` right now.
+    pub fn sync_paused(&self) -> bool {
+        self.gate.0.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    /// Lets the paused sync (and any later one) proceed.
+    pub fn resume(&self) {
+        let mut g = self.gate.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.1 = true;
+        self.gate.1.notify_all();
+    }
+
     /// Simulates power loss: returns a fresh `SimVfs` holding what the disk
     /// kept. Per file: the synced bytes plus a random prefix of its unsynced
     /// ops, the last kept write torn at a random byte. Directory: the synced
@@ -221,6 +247,7 @@ impl SimVfs {
         };
         SimVfs {
             state: Arc::new(Mutex::new(state)),
+            gate: Gate::default(),
         }
     }
 
@@ -275,6 +302,7 @@ impl Vfs for SimVfs {
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_string()))?;
         Ok(Arc::new(SimFile {
             state: self.state.clone(),
+            gate: self.gate.clone(),
             id,
         }))
     }
@@ -298,6 +326,7 @@ impl Vfs for SimVfs {
         s.dir_unsynced.push(op);
         Ok(Arc::new(SimFile {
             state: self.state.clone(),
+            gate: self.gate.clone(),
             id,
         }))
     }
@@ -354,6 +383,18 @@ impl SimFile {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Blocks until `SimVfs::resume` (a test bounds its own waiting).
+    fn pause(&self) {
+        let (m, cv) = &*self.gate;
+        let mut g = m.lock().unwrap_or_else(|p| p.into_inner());
+        g.0 = true;
+        // Bounded by the test calling `resume`.
+        while !g.1 {
+            g = cv.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+        g.0 = false;
+    }
 }
 
 impl VfsFile for SimFile {
@@ -400,9 +441,21 @@ impl VfsFile for SimFile {
         let mut s = self.lock();
         s.op()?;
         s.sync_fault()?;
+        // Only what was written when the sync was called becomes durable.
+        let covered = s.files[self.id].unsynced.len();
+        if s.faults.pause_sync_at == Some(s.syncs) {
+            drop(s);
+            self.pause();
+            s = self.lock();
+            if s.crashed {
+                return Err(crash_err());
+            }
+        }
         let f = &mut s.files[self.id];
-        f.durable = f.current.clone();
-        f.unsynced.clear();
+        let done: Vec<FileOp> = f.unsynced.drain(..covered).collect();
+        for op in &done {
+            apply(&mut f.durable, op);
+        }
         Ok(())
     }
 

@@ -144,9 +144,10 @@ pub(crate) fn encode_checkpoint(out: &mut Vec<u8>, group: GroupId, m: &GroupMeta
 /// Whether a write of `n` bytes may join the filling job (docs 2: a job
 /// grows only while it stays under `max_batch_bytes`).
 fn job_has_room(st: &State, n: usize, limit: usize) -> bool {
-    st.job
-        .as_ref()
-        .is_none_or(|j| j.bytes + n <= limit && j.parts.len() < MAX_JOB_WRITES)
+    match &st.job {
+        None => true,
+        Some(j) => j.bytes + n <= limit && j.parts.len() < MAX_JOB_WRITES,
+    }
 }
 
 impl Writer {
