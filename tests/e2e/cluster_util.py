@@ -261,10 +261,12 @@ class Cluster:
     def live(self):
         return [n for n in self.nodes if n.alive()]
 
-    def cluster_client(self, timeout=CLIENT_TIMEOUT_S, **kw):
-        """redis-py RedisCluster seeded with every live node."""
+    def cluster_client(self, timeout=CLIENT_TIMEOUT_S, seeds=None, **kw):
+        """redis-py RedisCluster seeded with `seeds` (default: every live
+        node). Seed only the majority side of a partition: the client takes
+        its slot map from a seed, and a cut-off node's map is stale."""
         from redis.cluster import ClusterNode, RedisCluster
-        seeds = [ClusterNode(n.ip, n.port) for n in self.live()]
+        seeds = [ClusterNode(n.ip, n.port) for n in (seeds or self.live())]
         return RedisCluster(startup_nodes=seeds, decode_responses=True, socket_timeout=timeout,
                             socket_connect_timeout=timeout, **kw)
 

@@ -12,7 +12,7 @@ skip), since CI installs both. Every rule is removed in a `finally`.
 
 The follower-partition test runs twice: with the default compaction
 threshold (20k entries: the follower catches up from the leader's log) and
-with `--snapshot-log-entries 50` (the leader compacts its log past the
+with `--snapshot-log-entries 20` (the leader compacts its log past the
 follower's position while it is cut off, so the follower can only catch up
 by receiving a snapshot). E2E_CLUSTER_LONG=1 writes 25k keys instead of
 2500, past the default threshold too.
@@ -26,7 +26,9 @@ import time
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
 from redis.crc import key_slot
+from redis.retry import Retry
 
 from cluster_util import (Partition, fresh_cluster3, key_for_slot, keys_in_range,  # noqa: F401
                           make_cluster, teardown_cluster)
@@ -47,10 +49,10 @@ MAX_EVENTS = 200_000
 # Keys written while a follower is partitioned.
 PARTITION_KEYS = 25000 if os.environ.get("E2E_CLUSTER_LONG") == "1" else 2500
 # Keys per pipeline when loading (small: every pipeline run is at least one
-# Raft entry, so 2500 keys are >= 50 entries, past SNAPSHOT_THRESHOLD).
+# Raft entry, so 2500 keys are >= 50 entries, 2.5x SNAPSHOT_THRESHOLD).
 PIPELINE_BATCH = 50
 # Compaction threshold (log entries) of the catch-up-by-snapshot variant.
-SNAPSHOT_THRESHOLD = 50
+SNAPSHOT_THRESHOLD = 20
 # How long a healed node may take to catch up / a value to converge (s).
 CONVERGE_S = 30.0
 
@@ -288,9 +290,10 @@ def test_kill9_every_node_then_restart_keeps_acknowledged_writes(fresh_cluster3)
     check_acknowledged(c, acked, "all:{ctr}", (25, 25))
 
 
-def load_keys(cluster, keys, value):
-    """SETs every key through the cluster client in pipelines (all must be OK)."""
-    rc = cluster.cluster_client(timeout=10)
+def load_keys(cluster, keys, value, seeds):
+    """SETs every key through the cluster client (slot map from `seeds`) in
+    pipelines; all must be OK."""
+    rc = cluster.cluster_client(timeout=10, seeds=seeds)
     try:
         for i in range(0, len(keys), PIPELINE_BATCH):
             p = rc.pipeline()
@@ -301,9 +304,11 @@ def load_keys(cluster, keys, value):
         rc.close()
 
 
-def readonly_count(node, slot):
+def readonly_count(node, slot, timeout=5):
+    """CLUSTER COUNTKEYSINSLOT on `node` after READONLY (its own replica)."""
     ro = redis.Redis(host=node.ip, port=node.port, single_connection_client=True,
-                     decode_responses=True, socket_timeout=5)
+                     decode_responses=True, socket_timeout=timeout,
+                     retry=Retry(NoBackoff(), 0))
     try:
         ro.execute_command("READONLY")
         return ro.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot)
@@ -319,8 +324,18 @@ def catchup_cluster(request):
     if request.param == "snapshot":
         extra = ["--snapshot-log-entries", str(SNAPSHOT_THRESHOLD)]
     c = make_cluster(3, extra_args=extra)
+    c.catchup = request.param
     yield c
     teardown_cluster(c)
+
+
+def snapshot_files(node):
+    """Names of the node's Raft snapshot files (raft/snap-GROUP-INDEX-TERM.snap)."""
+    d = os.path.join(node.dir, "raft")
+    try:
+        return {f for f in os.listdir(d) if f.startswith("snap-") and f.endswith(".snap")}
+    except FileNotFoundError:
+        return set()
 
 
 def test_partitioned_follower_catches_up_after_heal(catchup_cluster):
@@ -338,13 +353,31 @@ def test_partitioned_follower_catches_up_after_heal(catchup_cluster):
         for lo, _, leader, _ in c.slots(via=others[0]):
             if leader is f:
                 c.wait_leader_elsewhere(lo, f, via=others[0])
+        before = {n.index: snapshot_files(n) for n in others}
         t0 = time.monotonic()
-        load_keys(c, keys, "x")
+        load_keys(c, keys, "x", seeds=others)
         print(f"\nwrote {len(keys)} keys with node {f.index} partitioned in "
               f"{time.monotonic() - t0:.1f}s")
         leader = c.shard_of_slot(tag_slot, via=others[0])[2]
         assert leader is not f
         assert leader.client().execute_command("CLUSTER", "COUNTKEYSINSLOT", tag_slot) == len(keys)
+        # The cut-off follower cannot serve the new state (a linearizable
+        # follower read needs the leader): it errors, or answers less.
+        try:
+            cut_off = readonly_count(f, tag_slot, timeout=2)
+        except (redis.RedisError, OSError) as e:
+            cut_off = repr(e)
+        assert cut_off != len(keys), "the partition did not cut the follower off"
+        if c.catchup == "snapshot":
+            # The leader compacted its log while the follower was cut off:
+            # >= 50 new entries at a 20-entry threshold put its first log
+            # index past anything the follower has, so only a snapshot can
+            # bring the follower up to date.
+            deadline = time.monotonic() + CONVERGE_S
+            while time.monotonic() < deadline and not snapshot_files(leader) - before[leader.index]:
+                time.sleep(0.1)
+            new = snapshot_files(leader) - before[leader.index]
+            assert new, f"leader {leader.index} wrote no snapshot while node {f.index} was cut off"
     finally:
         part.heal()
     deadline = time.monotonic() + CONVERGE_S
@@ -358,7 +391,8 @@ def test_partitioned_follower_catches_up_after_heal(catchup_cluster):
         except (redis.RedisError, OSError) as e:
             got = repr(e)
         time.sleep(0.1)
-    print(f"healed follower node {f.index} caught up in {time.monotonic() - t_heal:.2f}s")
+    print(f"healed follower node {f.index} caught up ({c.catchup}) in "
+          f"{time.monotonic() - t_heal:.2f}s")
     assert got == len(keys), f"follower count {got!r}, leader {len(keys)}\n{c.logs()}"
 
 
@@ -411,3 +445,6 @@ def test_partitioned_minority_leader_cannot_acknowledge(fresh_cluster3):
                 pass
             time.sleep(0.1)
         assert val == "majority", f"node {n.index} reads {val!r}"
+    # And it stays so: the minority's unacknowledged SETs never surface later.
+    time.sleep(1.0)
+    assert c.shard_of_slot(lo)[2].client().get(key) == "majority"
