@@ -145,10 +145,16 @@ impl<'a> Topology<'a> {
         shard.replicas.iter().copied().filter(move |n| *n != leader)
     }
 
-    /// `Fail` when a majority of the voters is failed (no quorum possible);
+    /// `Fail` when the shard is known to be unavailable (no leader) or a
+    /// majority of the voters is failed (no quorum possible);
     /// `PFail` when the shown leader is suspected or failed, or a majority is
     /// suspected; `Ok` otherwise.
     pub fn shard_state(&self, shard: &ShardInfo) -> SlotState {
+        if self.unavailable.contains(&shard.id) {
+            // Known to have no leader right now (e.g. its first election
+            // after `cluster create`): its slots are not served.
+            return SlotState::Fail;
+        }
         let majority = shard.replicas.len() / 2 + 1;
         let states: Vec<HealthState> = shard
             .replicas

@@ -297,3 +297,17 @@ fn refusals_after_routing_map_to_retryable_redirects() {
         Reply::error(ERR_BUSY)
     );
 }
+
+#[test]
+fn a_shard_without_leader_makes_cluster_state_fail_and_routes_down() {
+    use slotraft_cluster::replies::cluster_info_text;
+    let m = map();
+    let (l, h) = (leaders(&[(1, 1), (2, 2)]), BTreeMap::new());
+    let mut t = Topology::new(&m, NodeId(1), &l, &h);
+    let g1 = BTreeSet::from([GroupId(1)]);
+    t.unavailable = &g1;
+    let info = cluster_info_text(&t, &[]);
+    assert!(info.contains("cluster_state:fail"), "{info}");
+    assert!(info.contains("cluster_slots_fail:8192"), "{info}");
+    assert_eq!(route(&t, &req(&[s(BAR)])), err(ERR_DOWN));
+}

@@ -214,11 +214,15 @@ struct View {
     me: NodeId,
     leaders: BTreeMap<GroupId, NodeId>,
     health: BTreeMap<NodeId, NodeHealth>,
+    /// Hosted shards whose Raft group knows no leader right now.
+    leaderless: std::collections::BTreeSet<GroupId>,
 }
 
 impl View {
     fn topology(&self) -> Topology<'_> {
-        Topology::new(&self.map, self.me, &self.leaders, &self.health)
+        let mut t = Topology::new(&self.map, self.me, &self.leaders, &self.health);
+        t.unavailable = &self.leaderless;
+        t
     }
 
     /// Shard groups this node leads, in group order.
@@ -235,7 +239,7 @@ impl Running {
     fn view(&self) -> View {
         let map = self.map.read().clone();
         let hints = self.node.gossip_leaders();
-        let leaders = map
+        let leaders: BTreeMap<GroupId, NodeId> = map
             .shards()
             .filter_map(|s| {
                 let l = if s.hosts(self.me) {
@@ -246,12 +250,18 @@ impl Running {
                 l.map(|l| (s.id, l))
             })
             .collect();
+        let leaderless = map
+            .shards()
+            .filter(|s| s.hosts(self.me) && !leaders.contains_key(&s.id))
+            .map(|s| s.id)
+            .collect();
         View {
             standalone: self.standalone,
             map,
             me: self.me,
             leaders,
             health: self.node.health(),
+            leaderless,
         }
     }
 
