@@ -280,7 +280,8 @@ class Cluster:
         """[(lo, hi, leader Node, [follower Nodes])] from CLUSTER SLOTS of `via`."""
         src = via or self.live()[0]
         out = []
-        for entry in src.client().execute_command("CLUSTER", "SLOTS"):
+        # Short timeout: `via` may be SIGSTOPped; callers retry.
+        for entry in src.client(timeout=1.0).execute_command("CLUSTER", "SLOTS"):
             lo, hi, master, *replicas = entry
             out.append((int(lo), int(hi), self.by_addr(master[0], master[1]),
                         [self.by_addr(r[0], r[1]) for r in replicas]))

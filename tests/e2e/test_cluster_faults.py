@@ -17,6 +17,9 @@ follower's position while it is cut off, so the follower can only catch up
 by receiving a snapshot). E2E_CLUSTER_LONG=1 writes 25k keys instead of
 2500, past the default threshold too.
 
+A paused (SIGSTOP) leader is the classic trap for lease-based reads: the
+pause test checks that the resumed old leader never answers a stale value.
+
 Run: SLOTRAFT_BIN=... python3 -m pytest -q -s tests/e2e/test_cluster_faults.py
 """
 
@@ -448,3 +451,52 @@ def test_partitioned_minority_leader_cannot_acknowledge(fresh_cluster3):
     # And it stays so: the minority's unacknowledged SETs never surface later.
     time.sleep(1.0)
     assert c.shard_of_slot(lo)[2].client().get(key) == "majority"
+
+
+# Reads sent to a resumed old leader right after SIGCONT (the stale window).
+STALE_PROBES = 200
+
+
+def test_sigstopped_leader_never_serves_stale_reads_after_resume(fresh_cluster3):
+    c = fresh_cluster3
+    c.wait_balanced()
+    lo, hi, old, followers = c.slots()[2]
+    key = key_for_slot(lo, prefix="pause")
+    assert old.client().set(key, "old") is True
+    w = ShardWriter(c, lo, hi).start()
+    try:
+        time.sleep(0.5)
+        t_pause = time.monotonic()
+        old.pause()
+        try:
+            new = c.wait_leader_elsewhere(lo, old, via=followers[0])
+            deadline = time.monotonic() + CONVERGE_S
+            while True:
+                try:
+                    assert new.client().set(key, "new") is True
+                    break
+                except redis.RedisError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            print(f"\nSIGSTOP of leader node {old.index}: node {new.index} acknowledged a write "
+                  f"{time.monotonic() - t_pause:.2f}s later")
+        finally:
+            old.resume()
+        # Right after SIGCONT the old leader may still believe it leads: it
+        # must redirect, refuse or answer the new value, never "old".
+        answers = {}
+        for _ in range(STALE_PROBES):
+            try:
+                a = old.client(timeout=3).get(key)
+            except redis.exceptions.MovedError:
+                a = "MOVED"
+            except (redis.RedisError, OSError) as e:
+                a = type(e).__name__
+            answers[a] = answers.get(a, 0) + 1
+        print(f"old leader's answers after SIGCONT: {answers}")
+        assert "old" not in answers, f"stale read from the resumed old leader: {answers}"
+        time.sleep(0.5)
+    finally:
+        w.stop()
+    check_acknowledged(c, w.acked, w.counter, (w.acked_incrs, w.acked_incrs + w.unknown_incrs))
