@@ -49,6 +49,10 @@ STOP_TIMEOUT_S = 5.0
 # Gossip failure-detection timeout (ms) given to every node; None keeps the
 # server's default, so the fault tests measure "default settings" (issue 5).
 NODE_TIMEOUT_MS = int(os.environ["E2E_NODE_TIMEOUT_MS"]) if os.environ.get("E2E_NODE_TIMEOUT_MS") else None
+# Extra `slotraft server` arguments for every node, e.g.
+# E2E_SLOTRAFT_ARGS="--debug-inject-bug read-without-quorum" to check that
+# the fault tests catch a deliberately broken server.
+EXTRA_SERVER_ARGS = os.environ.get("E2E_SLOTRAFT_ARGS", "").split()
 # Client socket timeout for direct connections (s).
 CLIENT_TIMEOUT_S = 5.0
 # Upper bound on slot search when building a key for a given slot.
@@ -123,7 +127,8 @@ class Node:
 
     def argv(self):
         argv = [slotraft_binary(), "server", "--bind", self.ip, "--port", str(self.port),
-                "--dir", self.dir, "--cluster-enabled", "yes", *self.extra_args]
+                "--dir", self.dir, "--cluster-enabled", "yes", *EXTRA_SERVER_ARGS,
+                *self.extra_args]
         if NODE_TIMEOUT_MS is not None:
             argv += ["--cluster-node-timeout", str(NODE_TIMEOUT_MS)]
         return argv

@@ -47,6 +47,8 @@ RECOVERY_WAIT_S = 15.0
 LOAD_TIMEOUT_S = 1.0
 # Pause after a failed attempt, so a down shard is not hammered.
 RETRY_PAUSE_S = 0.01
+# Reads sent to an old leader while (or right after) it is cut off.
+STALE_PROBES = 200
 # Attempts the load writer remembers for its timeline.
 MAX_EVENTS = 200_000
 # Keys written while a follower is partitioned.
@@ -408,7 +410,7 @@ def test_partitioned_minority_leader_cannot_acknowledge(fresh_cluster3):
     assert old.client().set(key, "before")
     others = [n for n in c.nodes if n is not old]
     part = Partition(old, others)
-    answers = []
+    answers, reads = [], {}
     try:
         part.apply()
         # Writes sent to the isolated leader: never OK.
@@ -428,9 +430,21 @@ def test_partitioned_minority_leader_cannot_acknowledge(fresh_cluster3):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        # Nor can it serve a stale read: "before" was overwritten by the
+        # majority, so the isolated node must refuse, redirect or time out.
+        reads = {}
+        for _ in range(STALE_PROBES // 10):
+            try:
+                r = old.client(timeout=1).get(key)
+            except redis.exceptions.MovedError:
+                r = "MOVED"
+            except (redis.RedisError, OSError) as e:
+                r = type(e).__name__
+            reads[r] = reads.get(r, 0) + 1
+        assert "before" not in reads, f"stale read from the partitioned old leader: {reads}"
     finally:
         part.heal()
-    print(f"\nminority leader node {old.index} answered: {answers}")
+    print(f"\nminority leader node {old.index} answered: {answers}; reads: {reads}")
     # After the heal every node, the old leader included, reads the majority's value.
     for n in c.nodes:
         deadline = time.monotonic() + CONVERGE_S
@@ -451,10 +465,6 @@ def test_partitioned_minority_leader_cannot_acknowledge(fresh_cluster3):
     # And it stays so: the minority's unacknowledged SETs never surface later.
     time.sleep(1.0)
     assert c.shard_of_slot(lo)[2].client().get(key) == "majority"
-
-
-# Reads sent to a resumed old leader right after SIGCONT (the stale window).
-STALE_PROBES = 200
 
 
 def test_sigstopped_leader_never_serves_stale_reads_after_resume(fresh_cluster3):
