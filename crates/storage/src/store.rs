@@ -247,6 +247,12 @@ pub(crate) struct State {
     pub writer_done: bool,
     /// Submitters sleeping on `space` (notified only when there are some).
     pub space_waiters: usize,
+    /// Tickets made durable whose sleeping waiters are not woken yet, and
+    /// their callbacks: the sync thread leaves this to the writer thread so
+    /// its next fdatasync starts without waiting for wakeups (writer docs).
+    /// Bounded like `callbacks`.
+    pub wake: Option<(u64, u64)>,
+    pub ready: Vec<Callback>,
 }
 
 impl State {
@@ -272,6 +278,8 @@ impl State {
             syncer_parked: false,
             writer_done: false,
             space_waiters: 0,
+            wake: None,
+            ready: Vec::new(),
         }
     }
 }
@@ -370,8 +378,13 @@ impl Shared {
         }
         let err = st.check_health().expect_err("unhealthy");
         let callbacks = std::mem::take(&mut st.callbacks);
+        let ready = std::mem::take(&mut st.ready);
+        st.wake = None;
         drop(st);
         self.wake_all_stopped();
+        for cb in ready {
+            cb(Ok(())); // durable before the failure
+        }
         for cb in callbacks.into_values().flatten() {
             cb(Err(err.clone()));
         }

@@ -183,7 +183,8 @@ impl Writer {
         }
         self.drain();
         let mut st = self.shared.lock();
-        st.writer_done = true;
+        st.writer_done = true; // from now on the sync thread wakes waiters itself
+        let st = flush_wakes(&self.shared, st);
         drop(st);
         self.shared.sync_work.notify_all();
     }
@@ -197,6 +198,7 @@ impl Writer {
         let mut st = sh.lock();
         // Bounded: each wait ends with new records, a freed job, or a stop.
         loop {
+            st = flush_wakes(&sh, st);
             if st.health != crate::store::Health::Ok {
                 return None;
             }
@@ -240,7 +242,7 @@ impl Writer {
                 seq_hi: b.seq_hi,
             };
             // Drained and synced by the roll: this thread reports it.
-            publish(&self.shared, job);
+            publish(&self.shared, job, true);
         } else {
             let base = self.seg_len;
             self.write_records(&b.buf)?;
@@ -291,6 +293,7 @@ impl Writer {
         // Bounded: the sync thread empties the job and finishes its fdatasync
         // or fails the store.
         loop {
+            st = flush_wakes(&sh, st);
             if st.health != crate::store::Health::Ok {
                 return false;
             }
@@ -440,7 +443,7 @@ impl Writer {
 pub(crate) fn run_syncer(sh: Arc<Shared>) {
     while let Some(job) = next_job(&sh) {
         match job.file.sync() {
-            Ok(()) => publish(&sh, job),
+            Ok(()) => publish(&sh, job, false),
             Err(e) => {
                 // Docs 2.2: never retried; nothing of this job is reported.
                 sh.fail(io_health(&e));
@@ -500,9 +503,12 @@ fn next_job(sh: &Shared) -> Option<Job> {
     Some(job)
 }
 
-/// Reports a synced job: disk locations, watermark, waiters, callbacks (in
-/// that order; callbacks run on this thread, outside the lock).
-pub(crate) fn publish(sh: &Shared, job: Job) {
+/// Reports a synced job: disk locations and watermark at once (so `wait`,
+/// `is_durable` and `on_durable` see it), then sleeping waiters and
+/// callbacks outside the lock — by this thread if it is the writer (or the
+/// writer is gone), else handed to the writer thread (`State::wake`), so the
+/// sync thread goes straight to the next fdatasync. One notify per job.
+pub(crate) fn publish(sh: &Shared, job: Job, by_writer: bool) {
     let mut st = sh.lock();
     for (base, ops) in &job.parts {
         place_entries(&mut st, ops, job.seg, *base, sh.config.cache_bytes);
@@ -515,14 +521,44 @@ pub(crate) fn publish(sh: &Shared, job: Job) {
     let callbacks = std::mem::replace(&mut st.callbacks, later);
     st.syncing = false;
     let wake_writer = st.writer_parked;
+    if by_writer || st.writer_done {
+        drop(st);
+        sh.wake_durable(lo, job.seq_hi);
+        for cb in callbacks.into_values().flatten() {
+            cb(Ok(()));
+        }
+        return;
+    }
+    st.wake = Some(match st.wake {
+        Some((l, _)) => (l, job.seq_hi),
+        None => (lo, job.seq_hi),
+    });
+    st.ready.extend(callbacks.into_values().flatten());
     drop(st);
     if wake_writer {
         sh.work.notify_one();
     }
-    sh.wake_durable(lo, job.seq_hi);
-    for cb in callbacks.into_values().flatten() {
-        cb(Ok(()));
+}
+
+/// Wakes the waiters and runs the callbacks the sync thread left for the
+/// writer thread (outside the lock); returns the lock re-taken.
+fn flush_wakes<'a>(
+    sh: &'a Shared,
+    mut st: std::sync::MutexGuard<'a, State>,
+) -> std::sync::MutexGuard<'a, State> {
+    // Until none is left: the sync thread may publish again while the lock
+    // is dropped here, without notifying (the writer is not parked).
+    // Bounded: each round consumes one publish, and publishes need syncs.
+    while let Some((lo, hi)) = st.wake.take() {
+        let ready = std::mem::take(&mut st.ready);
+        drop(st);
+        sh.wake_durable(lo, hi);
+        for cb in ready {
+            cb(Ok(()));
+        }
+        st = sh.lock();
     }
+    st
 }
 
 /// Turns a write's pending entries into disk locations and caches them.
