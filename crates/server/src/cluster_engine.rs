@@ -74,6 +74,9 @@ pub const BALANCE_MAX_PONG_AGE_MS: u64 = 2_000;
 /// After a failed hand-back, the shard is left alone this long (a transfer
 /// to a lagging or dying node pauses the shard's writes until it times out).
 pub const BALANCE_BACKOFF: Duration = Duration::from_secs(30);
+/// Re-executions of one parked client per wake-up (each is a log entry;
+/// more wake-ups during them fold into one more round).
+pub const MAX_RETRY_ROUNDS: usize = 16;
 /// How often INFO's key counters are refreshed from the led shards.
 pub const STATS_PERIOD: Duration = Duration::from_secs(1);
 /// How long CLUSTER FAILOVER waits for the leadership transfers it asked
@@ -125,6 +128,8 @@ struct Parked {
     group_of: BTreeMap<u64, GroupId>,
     in_flight: std::collections::BTreeSet<u64>,
     cancelled: std::collections::BTreeSet<u64>,
+    /// Woken while a re-execution was in flight: run once more after it.
+    rerun: std::collections::BTreeSet<u64>,
 }
 
 impl Parked {
@@ -132,6 +137,7 @@ impl Parked {
         self.group_of.remove(&client);
         self.in_flight.remove(&client);
         self.cancelled.remove(&client);
+        self.rerun.remove(&client);
         self.clients.serve(client, reply);
     }
 }
@@ -455,40 +461,51 @@ impl ClusterEngine {
 
     /// Re-executes a parked client's command on `group`; answers it unless
     /// the command blocks again. At most one re-execution per client runs
-    /// at a time.
+    /// at a time; a wake-up that arrives while one runs is not lost: it
+    /// marks the client to run again once the current one blocks (the push
+    /// may have been applied after the running re-execution).
     async fn retry_parked(&self, r: &Running, group: GroupId, client: u64) {
-        let argv = {
-            let mut p = self.0.parked.lock();
-            let Some(argv) = p.clients.argv_of(client).cloned() else {
-                return;
+        for _ in 0..MAX_RETRY_ROUNDS {
+            let argv = {
+                let mut p = self.0.parked.lock();
+                let Some(argv) = p.clients.argv_of(client).cloned() else {
+                    return;
+                };
+                if p.group_of.get(&client) != Some(&group) {
+                    return;
+                }
+                if !p.in_flight.insert(client) {
+                    p.rerun.insert(client);
+                    return;
+                }
+                argv
             };
-            if p.group_of.get(&client) != Some(&group) || !p.in_flight.insert(client) {
-                return;
-            }
-            argv
-        };
-        let slot = slots_of(
-            ks::resolve(&argv).expect("parked commands are valid"),
-            &argv,
-        )
-        .first()
-        .copied()
-        .unwrap_or(SlotId::new(0));
-        let c = r.node.propose(group, Op::Cmd(argv)).await;
-        let view = r.view();
-        let reply = match completion_reply(&view.topology(), slot, c) {
-            Ok(Outcome::Reply(rep)) => Some(rep),
-            Ok(Outcome::Block(_)) => None,
-            Err(e) => Some(e),
-        };
-        let mut p = self.0.parked.lock();
-        match reply {
-            Some(rep) => p.serve(client, rep),
-            None if p.cancelled.contains(&client) => {
-                p.serve(client, crate::blocking::timeout_reply())
-            }
-            None => {
-                p.in_flight.remove(&client);
+            let slot = slots_of(
+                ks::resolve(&argv).expect("parked commands are valid"),
+                &argv,
+            )
+            .first()
+            .copied()
+            .unwrap_or(SlotId::new(0));
+            let c = r.node.propose(group, Op::Cmd(argv)).await;
+            let view = r.view();
+            let reply = match completion_reply(&view.topology(), slot, c) {
+                Ok(Outcome::Reply(rep)) => Some(rep),
+                Ok(Outcome::Block(_)) => None,
+                Err(e) => Some(e),
+            };
+            let mut p = self.0.parked.lock();
+            match reply {
+                Some(rep) => return p.serve(client, rep),
+                None if p.cancelled.contains(&client) => {
+                    return p.serve(client, crate::blocking::timeout_reply())
+                }
+                None => {
+                    p.in_flight.remove(&client);
+                    if !p.rerun.remove(&client) {
+                        return;
+                    }
+                }
             }
         }
     }
