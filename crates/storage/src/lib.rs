@@ -3,8 +3,10 @@
 //!
 //! Why it exists / why so: an acknowledged write may be promised only once it
 //! is on disk, and `fsync` — not CPU — bounds a consensus store's write rate.
-//! So all groups share one log and one writer thread that turns everything
-//! pending into one write + one fdatasync (group commit). The format, commit
+//! So all groups share one log, written by a two-stage pipeline (a writer
+//! thread writes what is pending while a sync thread runs the fdatasync of
+//! what was written before): one fdatasync covers many groups and callers
+//! (group commit). The format, commit
 //! protocol, recovery rules and failure table are in `docs/storage-format.md`;
 //! comments in the code name the section they implement.
 //!
