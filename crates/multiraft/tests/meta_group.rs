@@ -8,34 +8,17 @@ use bytes::Bytes;
 use slotraft_cluster::{
     Bootstrap, ClusterId, ClusterMap, MetaCommand, NodeSpec, NodeState, ShardSpec, SlotRange,
 };
-use slotraft_keyspace::{Keyspace, Outcome};
-use slotraft_multiraft::{
-    Completion, Limits, MultiRaft, NotExecuted, Op, Token, ERR_CMD_ON_META, ERR_META_ON_SHARD,
-};
-use slotraft_raft::{ConfState, Config, MemStorage, Message, ProgressState, Role, Storage};
+use slotraft_multiraft::{NotExecuted, Op, Token, ERR_CMD_ON_META, ERR_META_ON_SHARD};
+use slotraft_raft::{ProgressState, Storage};
 use slotraft_resp::Reply;
 use slotraft_types::{GroupId, NodeId};
-use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 
 const META: GroupId = GroupId::METADATA;
 const G1: GroupId = GroupId(1);
-const MAX_ROUNDS: usize = 2_000;
 
-struct Node {
-    mr: MultiRaft<MemStorage>,
-    stores: HashMap<GroupId, MemStorage>,
-    /// Every map reported by `Output::map_changed`, in order.
-    maps: Vec<ClusterMap>,
-}
-
-struct Cluster {
-    nodes: Vec<Node>,
-    cut: BTreeSet<u64>,
-    inbox: Vec<(u64, GroupId, Message)>,
-    done: HashMap<Token, Completion>,
-    now: u64,
-}
+mod common;
+use common::{reply, Cluster, MAX_ROUNDS};
 
 fn node_ip(i: u64) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, i as u8))
@@ -71,117 +54,7 @@ fn leaving(n: u64) -> MetaCommand {
 
 impl Cluster {
     fn new() -> Cluster {
-        let nodes = (1..=3u64)
-            .map(|id| {
-                let mut mr = MultiRaft::new(
-                    NodeId(id),
-                    Limits {
-                        max_wait_ticks: 100,
-                        ..Limits::default()
-                    },
-                    id,
-                );
-                let mut stores = HashMap::new();
-                for g in [META, G1] {
-                    let st = MemStorage::new_with_conf_state(ConfState::with_voters([1, 2, 3]));
-                    let mut cfg = Config::new(NodeId(id));
-                    cfg.seed = id * 1000 + g.get();
-                    if g == META {
-                        mr.add_meta_group(g, cfg, st.clone(), ClusterMap::new())
-                            .unwrap();
-                    } else {
-                        mr.add_group(g, cfg, st.clone(), Keyspace::new()).unwrap();
-                    }
-                    stores.insert(g, st);
-                }
-                Node {
-                    mr,
-                    stores,
-                    maps: Vec::new(),
-                }
-            })
-            .collect();
-        Cluster {
-            nodes,
-            cut: BTreeSet::new(),
-            inbox: Vec::new(),
-            done: HashMap::new(),
-            now: 1_700_000_000_000,
-        }
-    }
-
-    fn node(&mut self, id: u64) -> &mut Node {
-        &mut self.nodes[(id - 1) as usize]
-    }
-
-    fn round(&mut self) {
-        let inbox = std::mem::take(&mut self.inbox);
-        for (to, g, m) in inbox {
-            if self.cut.contains(&to) || self.cut.contains(&m.from.get()) {
-                continue;
-            }
-            self.node(to).mr.step(g, m).unwrap();
-        }
-        self.now += 10;
-        for n in &mut self.nodes {
-            n.mr.set_now_ms(self.now);
-            n.mr.tick();
-            let persist = n.mr.ready();
-            for gp in persist.groups {
-                let mut core = n.stores[&gp.group].wl();
-                if let Some(s) = gp.snapshot {
-                    core.apply_snapshot(s).unwrap();
-                }
-                core.append(&gp.entries).unwrap();
-                if let Some(hs) = gp.hard_state {
-                    core.set_hard_state(hs);
-                }
-            }
-            let out = n.mr.advance_persisted();
-            for (t, c) in out.completions {
-                assert!(self.done.insert(t, c).is_none(), "token {t} twice");
-            }
-            for (g, m) in out.messages {
-                self.inbox.push((m.to.get(), g, m));
-            }
-            if let Some(map) = out.map_changed {
-                n.maps.push(map);
-            }
-        }
-    }
-
-    fn leader(&self, g: GroupId) -> Option<u64> {
-        self.nodes
-            .iter()
-            .filter(|n| !self.cut.contains(&n.mr.id().get()))
-            .find(|n| n.mr.status(g).unwrap().role == Role::Leader)
-            .map(|n| n.mr.id().get())
-    }
-
-    fn await_leader(&mut self, g: GroupId) -> u64 {
-        for _ in 0..MAX_ROUNDS {
-            if let Some(l) = self.leader(g) {
-                return l;
-            }
-            self.round();
-        }
-        panic!("no leader for {g} within {MAX_ROUNDS} rounds");
-    }
-
-    fn await_done(&mut self, t: Token) -> Completion {
-        for _ in 0..MAX_ROUNDS {
-            if let Some(c) = self.done.remove(&t) {
-                return c;
-            }
-            self.round();
-        }
-        panic!("token {t} never completed");
-    }
-
-    fn settle(&mut self) {
-        for _ in 0..50 {
-            self.round();
-        }
+        Cluster::with_groups(&[META, G1])
     }
 
     /// Proposes `cmd` on the metadata leader and returns its reply.
@@ -200,13 +73,6 @@ impl Cluster {
             .cluster_map(META)
             .unwrap()
             .epoch()
-    }
-}
-
-fn reply(c: Completion) -> Reply {
-    match c {
-        Completion::Done(Outcome::Reply(r)) => r,
-        other => panic!("expected a reply, got {other:?}"),
     }
 }
 

@@ -4,31 +4,16 @@
 //! determinism of replicas.
 
 use bytes::Bytes;
-use slotraft_keyspace::{Keyspace, Outcome};
-use slotraft_multiraft::{Completion, Limits, MultiRaft, NotExecuted, Op, Token};
-use slotraft_raft::{ConfState, Config, MemStorage, Message, Role};
+use slotraft_keyspace::Outcome;
+use slotraft_multiraft::{Completion, NotExecuted, Op};
 use slotraft_resp::Reply;
 use slotraft_types::{GroupId, NodeId};
-use std::collections::{BTreeSet, HashMap};
 
 const G1: GroupId = GroupId(1);
 const G2: GroupId = GroupId(2);
-const MAX_ROUNDS: usize = 2_000;
 
-struct Node {
-    mr: MultiRaft<MemStorage>,
-    stores: HashMap<GroupId, MemStorage>,
-    /// Every `Output::ready_keys` batch this node reported.
-    ready: Vec<(GroupId, Vec<Bytes>)>,
-}
-
-struct Cluster {
-    nodes: Vec<Node>,
-    cut: BTreeSet<u64>,
-    inbox: Vec<(u64, GroupId, Message)>,
-    done: HashMap<Token, Completion>,
-    now: u64,
-}
+mod common;
+use common::{reply, Cluster};
 
 fn argv(parts: &[&str]) -> Vec<Bytes> {
     parts
@@ -39,125 +24,7 @@ fn argv(parts: &[&str]) -> Vec<Bytes> {
 
 impl Cluster {
     fn new() -> Cluster {
-        let nodes = (1..=3u64)
-            .map(|id| {
-                let mut mr = MultiRaft::new(
-                    NodeId(id),
-                    Limits {
-                        max_wait_ticks: 100,
-                        ..Limits::default()
-                    },
-                    id,
-                );
-                let mut stores = HashMap::new();
-                for g in [G1, G2] {
-                    let st = MemStorage::new_with_conf_state(ConfState::with_voters([1, 2, 3]));
-                    let mut cfg = Config::new(NodeId(id));
-                    cfg.seed = id * 1000 + g.get();
-                    mr.add_group(g, cfg, st.clone(), Keyspace::new()).unwrap();
-                    stores.insert(g, st);
-                }
-                Node {
-                    mr,
-                    stores,
-                    ready: Vec::new(),
-                }
-            })
-            .collect();
-        Cluster {
-            nodes,
-            cut: BTreeSet::new(),
-            inbox: Vec::new(),
-            done: HashMap::new(),
-            now: 1_700_000_000_000,
-        }
-    }
-
-    fn node(&mut self, id: u64) -> &mut Node {
-        &mut self.nodes[(id - 1) as usize]
-    }
-
-    /// One driver round on every node: deliver, ready, persist, advance.
-    fn round(&mut self) {
-        let inbox = std::mem::take(&mut self.inbox);
-        for (to, g, m) in inbox {
-            if self.cut.contains(&to) || self.cut.contains(&m.from.get()) {
-                continue;
-            }
-            self.node(to).mr.step(g, m).unwrap();
-        }
-        self.now += 10;
-        for n in &mut self.nodes {
-            n.mr.set_now_ms(self.now);
-            n.mr.tick();
-            let persist = n.mr.ready();
-            for gp in persist.groups {
-                let st = &n.stores[&gp.group];
-                let mut core = st.wl();
-                if let Some(s) = gp.snapshot {
-                    core.apply_snapshot(s).unwrap();
-                }
-                core.append(&gp.entries).unwrap();
-                if let Some(hs) = gp.hard_state {
-                    core.set_hard_state(hs);
-                }
-            }
-            let out = n.mr.advance_persisted();
-            for (t, c) in out.completions {
-                assert!(
-                    self.done.insert(t, c).is_none(),
-                    "token {t} completed twice"
-                );
-            }
-            for (g, m) in out.messages {
-                self.inbox.push((m.to.get(), g, m));
-            }
-            n.ready.extend(out.ready_keys);
-        }
-    }
-
-    fn leader(&self, g: GroupId) -> Option<u64> {
-        let leaders: Vec<u64> = self
-            .nodes
-            .iter()
-            .filter(|n| !self.cut.contains(&n.mr.id().get()))
-            .filter(|n| n.mr.status(g).unwrap().role == Role::Leader)
-            .map(|n| n.mr.id().get())
-            .collect();
-        leaders.first().copied()
-    }
-
-    fn await_leader(&mut self, g: GroupId) -> u64 {
-        for _ in 0..MAX_ROUNDS {
-            if let Some(l) = self.leader(g) {
-                return l;
-            }
-            self.round();
-        }
-        panic!("no leader for {g} within {MAX_ROUNDS} rounds");
-    }
-
-    fn await_done(&mut self, t: Token) -> Completion {
-        for _ in 0..MAX_ROUNDS {
-            if let Some(c) = self.done.remove(&t) {
-                return c;
-            }
-            self.round();
-        }
-        panic!("token {t} never completed");
-    }
-
-    fn settle(&mut self) {
-        for _ in 0..50 {
-            self.round();
-        }
-    }
-}
-
-fn reply(c: Completion) -> Reply {
-    match c {
-        Completion::Done(Outcome::Reply(r)) => r,
-        other => panic!("expected a reply, got {other:?}"),
+        Cluster::with_groups(&[G1, G2])
     }
 }
 

@@ -8,49 +8,32 @@
 
 use bytes::Bytes;
 use slotraft_keyspace::Outcome;
-use slotraft_node::{Completion, NodeConfig, NodeHandle, Op, ReadMode, SNAPSHOT_LOG_ENTRIES};
+use slotraft_node::{Completion, NodeConfig, NodeHandle, Op, ReadMode};
 use slotraft_raft::Role;
 use slotraft_types::{GroupId, NodeId};
-use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const G: GroupId = GroupId(1);
 const LEADER_WAIT: Duration = Duration::from_secs(20);
 
-fn ip(i: u64) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, i as u8))
-}
-
-fn free_port(ip: IpAddr) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// The node tests' cluster setup (addresses, ports, configs).
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 async fn start(mode: ReadMode, dirs: &[tempfile::TempDir]) -> Vec<Arc<NodeHandle>> {
-    let peers: BTreeMap<NodeId, SocketAddr> = (1..=3u64)
-        .map(|i| (NodeId(i), SocketAddr::new(ip(i), free_port(ip(i)))))
-        .collect();
+    let peers = common::bus_peers(0, 3);
     let mut nodes = Vec::new();
     for i in 1..=3u64 {
         let cfg = NodeConfig {
-            id: NodeId(i),
-            cluster_id: 7,
-            bind_ip: ip(i),
-            client_port: 0,
-            bus_port: peers[&NodeId(i)].port(),
-            dir: dirs[(i - 1) as usize].path().to_path_buf(),
-            peers: peers.clone(),
-            groups: vec![(G, (1..=3).map(NodeId).collect())],
-            snapshot_log_entries: SNAPSHOT_LOG_ENTRIES,
             read_mode: mode,
-            meta: None,
-            gossip_node_timeout_ms: slotraft_node::gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS,
-            raft_bugs: Default::default(),
+            ..common::node_config(
+                NodeId(i),
+                7,
+                &peers,
+                dirs[(i - 1) as usize].path(),
+                vec![(G, (1..=3).map(NodeId).collect())],
+            )
         };
         nodes.push(Arc::new(NodeHandle::start(cfg).await.unwrap()));
     }
@@ -122,7 +105,7 @@ async fn main() {
     let clients: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(50);
     println!("| mode | op | ops/s | p50 | p99 |\n|---|---|---|---|---|");
     for mode in [ReadMode::ReadIndex, ReadMode::Lease] {
-        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let dirs = common::temp_dirs(3);
         let nodes = start(mode, &dirs).await;
         let l = leader(&nodes).await;
         for (write, name) in [(true, "SET"), (false, "GET")] {

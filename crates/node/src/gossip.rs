@@ -482,25 +482,13 @@ pub(crate) fn start_for_node(
 mod tests {
     use super::*;
     use crate::transport::{decode_frame, decode_map_request, Frame, Kind};
-    use slotraft_cluster::{plan_cluster, MetaCommand, NodeSpec};
     use slotraft_gossip::MessageKind;
-    use std::net::{IpAddr, Ipv4Addr};
     use std::sync::Mutex;
 
     const CID: u128 = 0x90_55;
 
     fn map_at_epoch_1() -> ClusterMap {
-        let specs: Vec<NodeSpec> = (1..=3u16)
-            .map(|i| NodeSpec {
-                id: NodeId(i as u64),
-                ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                port: 7000 + i,
-                bus_port: 17000 + i,
-            })
-            .collect();
-        let plan = plan_cluster(ClusterId(CID), &specs, None, 3).unwrap();
-        let mut map = ClusterMap::new();
-        map.apply(&MetaCommand::Bootstrap(plan)).unwrap();
+        let map = crate::transport::tests::gossip_bus_frames::bootstrapped_map(CID);
         assert_eq!(map.epoch(), 1);
         map
     }

@@ -899,7 +899,7 @@ pub fn hello_frame(cluster_id: u128, node: NodeId) -> Bytes {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
     use slotraft_raft::MessageBody;
@@ -958,8 +958,8 @@ mod tests {
         assert_eq!(decode_raft_batch(payload).unwrap(), msgs);
     }
 
-    #[test]
-    fn full_peer_queue_drops_instead_of_blocking() {
+    /// An outbox whose only peer is node 2, and that peer's queue.
+    fn one_peer_outbox() -> (Arc<PeerQueue>, Outbox) {
         let q = Arc::new(PeerQueue {
             frames: Mutex::new((VecDeque::new(), 0)),
             notify: Notify::new(),
@@ -970,6 +970,12 @@ mod tests {
             blocked: BlockedPeers::default(),
             links: Arc::default(),
         };
+        (q, out)
+    }
+
+    #[test]
+    fn full_peer_queue_drops_instead_of_blocking() {
+        let (q, out) = one_peer_outbox();
         for _ in 0..5 {
             out.push_bounded(&q, vec![0u8; 100], 250);
         }
@@ -979,7 +985,7 @@ mod tests {
     }
 
     /// The cluster-bus kinds (named so `cargo test gossip` runs them).
-    mod gossip_bus_frames {
+    pub(crate) mod gossip_bus_frames {
         use super::*;
 
         pub(super) fn gossip_msg(sender: u64) -> slotraft_gossip::Message {
@@ -1005,7 +1011,9 @@ mod tests {
 
         pub(super) const CID: u128 = 0xC1_u128 << 100;
 
-        pub(super) fn bootstrapped_map(cluster: u128) -> ClusterMap {
+        /// A bootstrapped map (epoch 1) of nodes 1-3 on 127.0.0.1 (also
+        /// used by the gossip task's tests).
+        pub(crate) fn bootstrapped_map(cluster: u128) -> ClusterMap {
             use slotraft_cluster::{plan_cluster, MetaCommand, NodeSpec};
             use std::net::Ipv4Addr;
             let specs: Vec<NodeSpec> = (1..=3u16)
@@ -1167,16 +1175,7 @@ mod tests {
 
         #[test]
         fn send_frame_respects_blocked_links_and_unknown_peers() {
-            let q = Arc::new(PeerQueue {
-                frames: Mutex::new((VecDeque::new(), 0)),
-                notify: Notify::new(),
-            });
-            let out = Outbox {
-                peers: Arc::new(BTreeMap::from([(NodeId(2), q.clone())])),
-                stats: Arc::default(),
-                blocked: BlockedPeers::default(),
-                links: Arc::default(),
-            };
+            let (q, out) = one_peer_outbox();
             assert!(out.send_frame(NodeId(2), encode_map_request(1)));
             assert!(!out.send_frame(NodeId(9), encode_map_request(1)));
             out.blocked.write().unwrap().insert(NodeId(2));

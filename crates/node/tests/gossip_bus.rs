@@ -4,13 +4,13 @@
 //! refusing a gossip frame whose sender is not the authenticated peer.
 //! Every test is bounded by [`TEST_TIMEOUT`]; every wait by a deadline.
 
-use slotraft_cluster::{plan_cluster, ClusterId, ClusterMap, MetaCommand, NodeSpec, NodeState};
+use slotraft_cluster::{ClusterId, ClusterMap, MetaCommand, NodeState};
 use slotraft_node::driver::{LeaderInfo, LeaderTable, Request};
 use slotraft_node::gossip::{offer_newer, GossipConfig, GossipService, GossipWiring, MapOffer};
 use slotraft_node::transport::{self, Transport, TransportConfig};
 use slotraft_types::{GroupId, NodeId, Term};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
@@ -25,17 +25,7 @@ const WAIT: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(10);
 const NODE_TIMEOUT_MS: u64 = 400;
 
-fn node_ip(i: u64) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 20 + i as u8))
-}
-
-fn free_port(ip: IpAddr) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
 
 /// One node's bus and gossip task, with a map watch of its own.
 struct BusNode {
@@ -54,14 +44,7 @@ impl BusNode {
 }
 
 async fn start_bus(n: usize) -> (Vec<BusNode>, BTreeMap<NodeId, SocketAddr>) {
-    let peers: BTreeMap<NodeId, SocketAddr> = (1..=n as u64)
-        .map(|i| {
-            (
-                NodeId(i),
-                SocketAddr::new(node_ip(i), free_port(node_ip(i))),
-            )
-        })
-        .collect();
+    let peers = common::bus_peers(20, n as u64);
     let mut nodes = Vec::new();
     for i in 1..=n as u64 {
         let (raft_tx, raft_in) = sync_channel(1024);
@@ -70,7 +53,7 @@ async fn start_bus(n: usize) -> (Vec<BusNode>, BTreeMap<NodeId, SocketAddr>) {
             TransportConfig {
                 id: NodeId(i),
                 cluster_id: CLUSTER,
-                bind_ip: node_ip(i),
+                bind_ip: peers[&NodeId(i)].ip(),
                 bus_port: peers[&NodeId(i)].port(),
                 peers: peers.clone(),
             },
@@ -115,29 +98,11 @@ async fn start_bus(n: usize) -> (Vec<BusNode>, BTreeMap<NodeId, SocketAddr>) {
 }
 
 fn bootstrapped_map(n: u64) -> ClusterMap {
-    let specs: Vec<NodeSpec> = (1..=n)
-        .map(|i| NodeSpec {
-            id: NodeId(i),
-            ip: node_ip(i),
-            port: 7000 + i as u16,
-            bus_port: 17000 + i as u16,
-        })
-        .collect();
-    let plan = plan_cluster(ClusterId(CLUSTER), &specs, None, 3).unwrap();
-    let mut map = ClusterMap::new();
-    map.apply(&MetaCommand::Bootstrap(plan)).unwrap();
-    map
+    common::bootstrapped_map(CLUSTER, 20, n)
 }
 
-async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        sleep(POLL).await;
-    }
-    panic!("not within {WAIT:?}: {what}");
+async fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    common::wait_until(what, WAIT, POLL, cond).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

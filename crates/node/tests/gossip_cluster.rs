@@ -8,11 +8,10 @@
 //! others. Every test is bounded by [`TEST_TIMEOUT`], every wait by a
 //! deadline.
 
-use slotraft_cluster::{plan_cluster, ClusterId, ClusterMap, HealthState, MetaCommand, NodeSpec};
-use slotraft_node::{NodeConfig, NodeHandle, ReadMode};
+use slotraft_cluster::{ClusterMap, HealthState};
+use slotraft_node::{NodeConfig, NodeHandle};
 use slotraft_types::{GroupId, NodeId};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::time::{sleep, timeout};
 
@@ -26,17 +25,7 @@ const WAIT: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(10);
 const NODE_TIMEOUT_MS: u64 = 1000;
 
-fn node_ip(i: u64) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 30 + i as u8))
-}
-
-fn free_port(ip: IpAddr) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod common;
 
 struct Cluster {
     _dirs: Vec<tempfile::TempDir>,
@@ -45,15 +34,8 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Cluster {
-        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-        let peers: BTreeMap<NodeId, SocketAddr> = (1..=3u64)
-            .map(|i| {
-                (
-                    NodeId(i),
-                    SocketAddr::new(node_ip(i), free_port(node_ip(i))),
-                )
-            })
-            .collect();
+        let dirs = common::temp_dirs(3);
+        let peers = common::bus_peers(30, 3);
         let mut nodes = Vec::new();
         for i in 1..=3u64 {
             let mut groups = vec![(G1, (1..=3).map(NodeId).collect())];
@@ -61,19 +43,14 @@ impl Cluster {
                 groups.push((G2, vec![NodeId(1), NodeId(2)]));
             }
             let cfg = NodeConfig {
-                id: NodeId(i),
-                cluster_id: CLUSTER,
-                bind_ip: node_ip(i),
-                client_port: 0,
-                bus_port: peers[&NodeId(i)].port(),
-                dir: dirs[(i - 1) as usize].path().to_path_buf(),
-                peers: peers.clone(),
-                groups,
-                snapshot_log_entries: slotraft_node::SNAPSHOT_LOG_ENTRIES,
-                read_mode: ReadMode::ReadIndex,
-                meta: None,
                 gossip_node_timeout_ms: NODE_TIMEOUT_MS,
-                raft_bugs: Default::default(),
+                ..common::node_config(
+                    NodeId(i),
+                    CLUSTER,
+                    &peers,
+                    dirs[(i - 1) as usize].path(),
+                    groups,
+                )
             };
             nodes.push(NodeHandle::start(cfg).await.unwrap());
         }
@@ -102,15 +79,8 @@ impl Cluster {
     }
 }
 
-async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        sleep(POLL).await;
-    }
-    panic!("not within {WAIT:?}: {what}");
+async fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    common::wait_until(what, WAIT, POLL, cond).await
 }
 
 fn stat(n: &NodeHandle, name: &str) -> u64 {
@@ -241,18 +211,7 @@ async fn gossip_leader_hint_reaches_a_node_not_hosting_the_group() {
 }
 
 fn bootstrapped_map() -> ClusterMap {
-    let specs: Vec<NodeSpec> = (1..=3u64)
-        .map(|i| NodeSpec {
-            id: NodeId(i),
-            ip: node_ip(i),
-            port: 7000 + i as u16,
-            bus_port: 17000 + i as u16,
-        })
-        .collect();
-    let plan = plan_cluster(ClusterId(CLUSTER), &specs, None, 3).unwrap();
-    let mut map = ClusterMap::new();
-    map.apply(&MetaCommand::Bootstrap(plan)).unwrap();
-    map
+    common::bootstrapped_map(CLUSTER, 30, 3)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,13 +11,11 @@ use slotraft_cluster::{
 };
 use slotraft_keyspace::Outcome;
 use slotraft_node::{
-    Completion, MetaGroupConfig, NodeConfig, NodeHandle, NotExecuted, Op, ReadMode, StartError,
+    Completion, MetaGroupConfig, NodeConfig, NodeHandle, NotExecuted, Op, StartError,
 };
-use slotraft_raft::Role;
 use slotraft_resp::Reply;
 use slotraft_types::{GroupId, NodeId};
-use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use tokio::time::{sleep, timeout};
 
@@ -28,16 +26,11 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(90);
 const WAIT: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(5);
 
-fn node_ip(i: u64) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, i as u8))
-}
+mod common;
+use common::{free_port, Cluster};
 
-fn free_port(ip: IpAddr) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn node_ip(i: u64) -> IpAddr {
+    common::node_ip(0, i)
 }
 
 fn bootstrap() -> MetaCommand {
@@ -73,93 +66,33 @@ fn set_state(n: u64, leaving: bool) -> MetaCommand {
     }
 }
 
-struct Cluster {
-    _dirs: Vec<tempfile::TempDir>,
-    configs: Vec<NodeConfig>,
-    nodes: Vec<Option<NodeHandle>>,
-}
-
 impl Cluster {
     async fn start(snapshot_log_entries: u64) -> Cluster {
-        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-        let peers: BTreeMap<NodeId, SocketAddr> = (1..=3u64)
-            .map(|i| {
-                let ip = node_ip(i);
-                (NodeId(i), SocketAddr::new(ip, free_port(ip)))
-            })
-            .collect();
+        let dirs = common::temp_dirs(3);
+        let peers = common::bus_peers(0, 3);
         let voters: Vec<NodeId> = (1..=3).map(NodeId).collect();
         let configs = (1..=3u64)
             .map(|i| NodeConfig {
-                id: NodeId(i),
-                cluster_id: CLUSTER,
-                bind_ip: node_ip(i),
-                client_port: 0,
-                bus_port: peers[&NodeId(i)].port(),
-                dir: dirs[(i - 1) as usize].path().to_path_buf(),
-                peers: peers.clone(),
-                groups: vec![(G1, voters.clone())],
                 snapshot_log_entries,
-                read_mode: ReadMode::ReadIndex,
                 meta: Some(MetaGroupConfig {
                     voters: voters.clone(),
                     initial: ClusterMap::new(),
                 }),
-                gossip_node_timeout_ms: slotraft_node::gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS,
-                raft_bugs: Default::default(),
+                ..common::node_config(
+                    NodeId(i),
+                    CLUSTER,
+                    &peers,
+                    dirs[(i - 1) as usize].path(),
+                    vec![(G1, voters.clone())],
+                )
             })
             .collect();
-        let mut c = Cluster {
-            _dirs: dirs,
-            configs,
-            nodes: vec![None, None, None],
-        };
-        for i in 0..3 {
-            c.restart(i).await;
-        }
-        c
-    }
-
-    async fn restart(&mut self, i: usize) {
-        assert!(self.nodes[i].is_none());
-        self.nodes[i] = Some(NodeHandle::start(self.configs[i].clone()).await.unwrap());
-    }
-
-    async fn stop(&mut self, i: usize) {
-        let n = self.nodes[i].take().expect("running");
-        n.shutdown().await.unwrap();
-    }
-
-    fn node(&self, id: u64) -> &NodeHandle {
-        self.nodes[(id - 1) as usize].as_ref().expect("running")
-    }
-
-    fn running(&self) -> impl Iterator<Item = &NodeHandle> {
-        self.nodes.iter().flatten()
+        Cluster::start_all(dirs, configs).await
     }
 
     /// The node every running node agrees leads `g`.
     async fn await_leader(&self, g: GroupId) -> u64 {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            let mut leader = None;
-            for n in self.running() {
-                if n.status(g).await.is_some_and(|s| s.role == Role::Leader) {
-                    leader = Some(n.id().get());
-                }
-            }
-            if let Some(l) = leader {
-                let mut all_know = true;
-                for n in self.running() {
-                    all_know &= n.status(g).await.unwrap().leader == Some(NodeId(l));
-                }
-                if all_know {
-                    return l;
-                }
-            }
-            sleep(POLL).await;
-        }
-        panic!("no leader for {g} within {WAIT:?}");
+        self.await_leader_within(g, WAIT, POLL).await
     }
 
     /// Proposes `cmd` through whichever node leads the metadata group,
@@ -190,14 +123,6 @@ impl Cluster {
         }
         let seen: Vec<u64> = self.running().map(|n| n.cluster_map().epoch()).collect();
         panic!("epochs {seen:?}, wanted {epoch} everywhere");
-    }
-
-    async fn shutdown_all(&mut self) {
-        for i in 0..3 {
-            if self.nodes[i].is_some() {
-                self.stop(i).await;
-            }
-        }
     }
 }
 
@@ -323,23 +248,14 @@ async fn the_directory_lock_refuses_a_second_node_until_the_first_stops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_zero_in_groups_is_a_configuration_error() {
     let dir = tempfile::tempdir().unwrap();
-    let ip = node_ip(1);
-    let port = free_port(ip);
-    let cfg = NodeConfig {
-        id: NodeId(1),
-        cluster_id: CLUSTER,
-        bind_ip: ip,
-        client_port: 0,
-        bus_port: port,
-        dir: dir.path().to_path_buf(),
-        peers: BTreeMap::from([(NodeId(1), SocketAddr::new(ip, port))]),
-        groups: vec![(META, vec![NodeId(1)])],
-        snapshot_log_entries: slotraft_node::SNAPSHOT_LOG_ENTRIES,
-        read_mode: ReadMode::ReadIndex,
-        meta: None,
-        gossip_node_timeout_ms: slotraft_node::gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS,
-        raft_bugs: Default::default(),
-    };
+    let peers = common::bus_peers(0, 1);
+    let cfg = common::node_config(
+        NodeId(1),
+        CLUSTER,
+        &peers,
+        dir.path(),
+        vec![(META, vec![NodeId(1)])],
+    );
     assert!(matches!(
         NodeHandle::start(cfg.clone()).await,
         Err(StartError::BadConfig(_))

@@ -4,12 +4,11 @@
 
 use bytes::Bytes;
 use slotraft_keyspace::Outcome;
-use slotraft_node::{Completion, NodeConfig, NodeHandle, NotExecuted, Op, ReadMode};
-use slotraft_raft::Role;
+use slotraft_node::{Completion, NodeConfig, NotExecuted, Op, ReadMode};
 use slotraft_resp::Reply;
 use slotraft_types::{GroupId, NodeId};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{sleep, timeout};
@@ -28,24 +27,12 @@ fn argv(parts: &[&str]) -> Vec<Bytes> {
         .collect()
 }
 
-/// Node `i` lives on 127.0.0.`i` (distinct addresses, as a firewall rule
-/// between two of them would need).
+mod common;
+use common::Cluster;
+
+/// Node `i` lives on 127.0.0.`i`.
 fn node_ip(i: u64) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, i as u8))
-}
-
-fn free_port(ip: IpAddr) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Cluster {
-    _dirs: Vec<tempfile::TempDir>,
-    configs: Vec<NodeConfig>,
-    nodes: Vec<Option<NodeHandle>>,
+    common::node_ip(0, i)
 }
 
 impl Cluster {
@@ -54,91 +41,27 @@ impl Cluster {
     }
 
     async fn start_with(snapshot_log_entries: u64, read_mode: ReadMode) -> Cluster {
-        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-        let peers: BTreeMap<NodeId, SocketAddr> = (1..=3u64)
-            .map(|i| {
-                (
-                    NodeId(i),
-                    SocketAddr::new(node_ip(i), free_port(node_ip(i))),
-                )
-            })
-            .collect();
+        let dirs = common::temp_dirs(3);
+        let peers = common::bus_peers(0, 3);
         let voters: Vec<NodeId> = (1..=3).map(NodeId).collect();
         let configs: Vec<NodeConfig> = (1..=3u64)
             .map(|i| NodeConfig {
-                id: NodeId(i),
-                cluster_id: CLUSTER,
-                bind_ip: node_ip(i),
-                client_port: 0,
-                bus_port: peers[&NodeId(i)].port(),
-                dir: dirs[(i - 1) as usize].path().to_path_buf(),
-                peers: peers.clone(),
-                groups: vec![(G1, voters.clone()), (G2, voters.clone())],
                 snapshot_log_entries,
                 read_mode,
-                meta: None,
-                gossip_node_timeout_ms: slotraft_node::gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS,
-                raft_bugs: Default::default(),
+                ..common::node_config(
+                    NodeId(i),
+                    CLUSTER,
+                    &peers,
+                    dirs[(i - 1) as usize].path(),
+                    vec![(G1, voters.clone()), (G2, voters.clone())],
+                )
             })
             .collect();
-        let mut c = Cluster {
-            _dirs: dirs,
-            configs,
-            nodes: vec![None, None, None],
-        };
-        for i in 0..3 {
-            c.restart(i).await;
-        }
-        c
+        Cluster::start_all(dirs, configs).await
     }
 
-    async fn restart(&mut self, i: usize) {
-        assert!(self.nodes[i].is_none());
-        let n = NodeHandle::start(self.configs[i].clone()).await.unwrap();
-        self.nodes[i] = Some(n);
-    }
-
-    async fn stop(&mut self, i: usize) {
-        let n = self.nodes[i].take().expect("running");
-        assert!(n.is_running());
-        n.shutdown().await.unwrap();
-        assert!(!n.is_running());
-    }
-
-    fn node(&self, id: u64) -> &NodeHandle {
-        self.nodes[(id - 1) as usize].as_ref().expect("running")
-    }
-
-    fn running(&self) -> impl Iterator<Item = &NodeHandle> {
-        self.nodes.iter().flatten()
-    }
-
-    /// A running node that is leader of `g` and known as such by every
-    /// running node.
     async fn await_leader(&self, g: GroupId) -> u64 {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            let mut leader = None;
-            for n in self.running() {
-                if let Some(s) = n.status(g).await {
-                    if s.role == Role::Leader {
-                        leader = Some(n.id().get());
-                    }
-                }
-            }
-            if let Some(l) = leader {
-                let mut all_know = true;
-                for n in self.running() {
-                    let s = n.status(g).await.unwrap();
-                    all_know &= s.leader == Some(NodeId(l));
-                }
-                if all_know {
-                    return l;
-                }
-            }
-            sleep(POLL).await;
-        }
-        panic!("no leader for {g} within {WAIT:?}");
+        self.await_leader_within(g, WAIT, POLL).await
     }
 
     /// Writes through whichever running node accepts it, retrying only
@@ -168,14 +91,6 @@ impl Cluster {
             }
         }
         panic!("read {cmd:?} on {id} not served within {WAIT:?}");
-    }
-
-    async fn shutdown_all(&mut self) {
-        for i in 0..3 {
-            if self.nodes[i].is_some() {
-                self.stop(i).await;
-            }
-        }
     }
 }
 

@@ -1,0 +1,172 @@
+//! The in-memory three-node harness shared by the multiraft integration
+//! tests: three `MultiRaft`s over `MemStorage`, a network that delivers
+//! every message once per round and can cut nodes off, and bounded waits
+//! for a leader or a completion. It exists so that each test file states
+//! only which groups it hosts and what it checks. Every wait is bounded by
+//! [`MAX_ROUNDS`].
+//!
+//! Each test file compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use slotraft_cluster::ClusterMap;
+use slotraft_keyspace::{Keyspace, Outcome};
+use slotraft_multiraft::{Completion, Limits, MultiRaft, Token};
+use slotraft_raft::{ConfState, Config, MemStorage, Message, Role};
+use slotraft_resp::Reply;
+use slotraft_types::{GroupId, NodeId};
+use std::collections::{BTreeSet, HashMap};
+
+/// Bound on every wait (rounds of the whole cluster).
+pub const MAX_ROUNDS: usize = 2_000;
+/// Rounds [`Cluster::settle`] runs.
+pub const SETTLE_ROUNDS: usize = 50;
+
+pub struct Node {
+    pub mr: MultiRaft<MemStorage>,
+    pub stores: HashMap<GroupId, MemStorage>,
+    /// Every `Output::ready_keys` batch this node reported.
+    pub ready: Vec<(GroupId, Vec<Bytes>)>,
+    /// Every map reported by `Output::map_changed`, in order.
+    pub maps: Vec<ClusterMap>,
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    pub cut: BTreeSet<u64>,
+    pub inbox: Vec<(u64, GroupId, Message)>,
+    pub done: HashMap<Token, Completion>,
+    pub now: u64,
+}
+
+impl Cluster {
+    /// Nodes 1-3, each hosting every group in `groups` with voters 1-3
+    /// (`GroupId::METADATA` as the metadata group, the rest as shards).
+    pub fn with_groups(groups: &[GroupId]) -> Cluster {
+        let nodes = (1..=3u64).map(|id| new_node(id, groups)).collect();
+        Cluster {
+            nodes,
+            cut: BTreeSet::new(),
+            inbox: Vec::new(),
+            done: HashMap::new(),
+            now: 1_700_000_000_000,
+        }
+    }
+
+    pub fn node(&mut self, id: u64) -> &mut Node {
+        &mut self.nodes[(id - 1) as usize]
+    }
+
+    /// One driver round on every node: deliver, ready, persist, advance.
+    pub fn round(&mut self) {
+        let inbox = std::mem::take(&mut self.inbox);
+        for (to, g, m) in inbox {
+            if self.cut.contains(&to) || self.cut.contains(&m.from.get()) {
+                continue;
+            }
+            self.node(to).mr.step(g, m).unwrap();
+        }
+        self.now += 10;
+        for n in &mut self.nodes {
+            n.mr.set_now_ms(self.now);
+            n.mr.tick();
+            let persist = n.mr.ready();
+            for gp in persist.groups {
+                let mut core = n.stores[&gp.group].wl();
+                if let Some(s) = gp.snapshot {
+                    core.apply_snapshot(s).unwrap();
+                }
+                core.append(&gp.entries).unwrap();
+                if let Some(hs) = gp.hard_state {
+                    core.set_hard_state(hs);
+                }
+            }
+            let out = n.mr.advance_persisted();
+            for (t, c) in out.completions {
+                assert!(
+                    self.done.insert(t, c).is_none(),
+                    "token {t} completed twice"
+                );
+            }
+            for (g, m) in out.messages {
+                self.inbox.push((m.to.get(), g, m));
+            }
+            n.ready.extend(out.ready_keys);
+            if let Some(map) = out.map_changed {
+                n.maps.push(map);
+            }
+        }
+    }
+
+    /// A node not cut off that is leader of `g`, if any.
+    pub fn leader(&self, g: GroupId) -> Option<u64> {
+        self.nodes
+            .iter()
+            .filter(|n| !self.cut.contains(&n.mr.id().get()))
+            .find(|n| n.mr.status(g).unwrap().role == Role::Leader)
+            .map(|n| n.mr.id().get())
+    }
+
+    pub fn await_leader(&mut self, g: GroupId) -> u64 {
+        for _ in 0..MAX_ROUNDS {
+            if let Some(l) = self.leader(g) {
+                return l;
+            }
+            self.round();
+        }
+        panic!("no leader for {g} within {MAX_ROUNDS} rounds");
+    }
+
+    pub fn await_done(&mut self, t: Token) -> Completion {
+        for _ in 0..MAX_ROUNDS {
+            if let Some(c) = self.done.remove(&t) {
+                return c;
+            }
+            self.round();
+        }
+        panic!("token {t} never completed");
+    }
+
+    pub fn settle(&mut self) {
+        for _ in 0..SETTLE_ROUNDS {
+            self.round();
+        }
+    }
+}
+
+/// Node `id` with every group of `groups` (voters 1-3, seed per node and
+/// group so that elections differ but runs repeat).
+fn new_node(id: u64, groups: &[GroupId]) -> Node {
+    let limits = Limits {
+        max_wait_ticks: 100,
+        ..Limits::default()
+    };
+    let mut mr = MultiRaft::new(NodeId(id), limits, id);
+    let mut stores = HashMap::new();
+    for &g in groups {
+        let st = MemStorage::new_with_conf_state(ConfState::with_voters([1, 2, 3]));
+        let mut cfg = Config::new(NodeId(id));
+        cfg.seed = id * 1000 + g.get();
+        if g == GroupId::METADATA {
+            mr.add_meta_group(g, cfg, st.clone(), ClusterMap::new())
+                .unwrap();
+        } else {
+            mr.add_group(g, cfg, st.clone(), Keyspace::new()).unwrap();
+        }
+        stores.insert(g, st);
+    }
+    Node {
+        mr,
+        stores,
+        ready: Vec::new(),
+        maps: Vec::new(),
+    }
+}
+
+/// The reply of a completion that must have executed.
+pub fn reply(c: Completion) -> Reply {
+    match c {
+        Completion::Done(Outcome::Reply(r)) => r,
+        other => panic!("expected a reply, got {other:?}"),
+    }
+}
