@@ -33,6 +33,7 @@ pub fn run(cmd: ClusterCommand) -> ExitCode {
     let res = match cmd {
         ClusterCommand::Create(a) => run_create(&a),
         ClusterCommand::Info(a) => info(&a.node),
+        ClusterCommand::Check(a) => check(&a.node),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -248,4 +249,84 @@ fn info(node: &str) -> Result<(), String> {
     println!("{}", text(&request(addr, &[b"CLUSTER", b"INFO"])?));
     println!("{}", text(&request(addr, &[b"CLUSTER", b"NODES"])?));
     Ok(())
+}
+
+/// The value of `field:` in a CLUSTER INFO text.
+fn info_field(info: &str, field: &str) -> Option<String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
+/// The client address (`ip:port`) of every node in a CLUSTER NODES text.
+fn node_addrs(nodes: &str) -> Vec<String> {
+    nodes
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter_map(|a| a.split('@').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `slotraft cluster check`: asks every node of the cluster (as listed by
+/// `node`) for its state and epoch.
+fn check(node: &str) -> Result<(), String> {
+    let addr = resolve(node)?;
+    let nodes = text(&request(addr, &[b"CLUSTER", b"NODES"])?);
+    let addrs = node_addrs(&nodes);
+    if addrs.is_empty() {
+        return Err(format!("{node} lists no nodes: {nodes}"));
+    }
+    let mut problems = Vec::new();
+    let mut epochs = std::collections::BTreeSet::new();
+    for a in &addrs {
+        let info = resolve(a).and_then(|sa| request(sa, &[b"CLUSTER", b"INFO"]));
+        match info.map(|r| text(&r)) {
+            Err(e) => problems.push(format!("{a}: unreachable ({e})")),
+            Ok(info) => {
+                let state = info_field(&info, "cluster_state").unwrap_or_default();
+                let epoch = info_field(&info, "cluster_current_epoch").unwrap_or_default();
+                println!("{a}: cluster_state:{state} epoch:{epoch}");
+                if state != "ok" {
+                    problems.push(format!("{a}: cluster_state:{state}"));
+                }
+                epochs.insert(epoch);
+            }
+        }
+    }
+    if epochs.len() > 1 {
+        problems.push(format!("nodes disagree on the config epoch: {epochs:?}"));
+    }
+    if problems.is_empty() {
+        println!("[OK] {} nodes agree; all 16384 slots served.", addrs.len());
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cluster_info_and_nodes_texts() {
+        let info = "cluster_state:ok\r\ncluster_current_epoch:3\r\n";
+        assert_eq!(info_field(info, "cluster_state").as_deref(), Some("ok"));
+        assert_eq!(
+            info_field(info, "cluster_current_epoch").as_deref(),
+            Some("3")
+        );
+        assert_eq!(info_field(info, "cluster_size"), None);
+        let nodes = "abc 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460\n\
+                     def 127.0.0.2:7002@17002 slave abc 0 0 1 connected\n";
+        assert_eq!(node_addrs(nodes), vec!["127.0.0.1:7001", "127.0.0.2:7002"]);
+    }
+
+    #[test]
+    fn one_node_map_owns_every_slot() {
+        let m = one_node_map("127.0.0.1".parse().unwrap(), 6379).unwrap();
+        assert_eq!(m.assigned_slots(), 16384);
+        assert_eq!(m.node_count(), 1);
+    }
 }

@@ -34,6 +34,9 @@ pub enum ClusterCommand {
     Create(CreateArgs),
     /// Print CLUSTER INFO and CLUSTER NODES of a node.
     Info(InfoArgs),
+    /// Check a cluster from one of its nodes: every node reachable, every
+    /// node sees `cluster_state:ok` and the same config epoch. Exit 1 if not.
+    Check(InfoArgs),
 }
 
 #[derive(Debug, Clone, Args)]
