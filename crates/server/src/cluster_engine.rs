@@ -311,13 +311,7 @@ impl ClusterEngine {
         };
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let view = r.view();
-            let all = view
-                .map
-                .shards()
-                .filter(|s| s.hosts(r.me))
-                .all(|s| view.leaders.contains_key(&s.id));
-            if all {
+            if r.view().leaderless.is_empty() {
                 return true;
             }
             if tokio::time::Instant::now() >= deadline {
