@@ -290,6 +290,46 @@ impl<S: Storage> Group<S> {
         }
     }
 
+    /// Applies the in-flight `Ready`'s committed entries and serves the
+    /// reads it made safe *before* that `Ready` is persisted, so a client
+    /// is answered without waiting for an fsync its write does not need.
+    ///
+    /// Why this is safe: an entry is committed only once it is durable on a
+    /// majority (a leader counts its own copy only after `advance`, see
+    /// `Ready::messages_before_persist`), so applying it cannot expose
+    /// anything a crash could take back; the state machine is volatile and
+    /// is rebuilt from snapshot + log at restart. What this round persists
+    /// (new entries, term, vote) is not needed by what is applied here.
+    ///
+    /// Conservative limits: nothing happens when the `Ready` changes role or
+    /// leader (the queued ops are drained first by `finish_ready`) or
+    /// installs a snapshot, and application stops before the first
+    /// membership change; `finish_ready` applies the rest (applying is
+    /// idempotent by index, so nothing runs twice).
+    pub fn apply_before_persist(&mut self, out: &mut Vec<(Token, Completion)>, now_ms: u64) {
+        let Some(rd) = self.in_flight.as_mut() else {
+            return;
+        };
+        if rd.soft_state.is_some() || rd.snapshot.is_some() {
+            return;
+        }
+        let entries = std::mem::take(&mut rd.committed_entries);
+        let states = std::mem::take(&mut rd.read_states);
+        for e in entries
+            .iter()
+            .take_while(|e| e.kind != EntryKind::ConfChange)
+        {
+            self.apply_entry(e, out);
+        }
+        // `advance` needs the whole list to learn the applied index.
+        self.in_flight
+            .as_mut()
+            .expect("checked above")
+            .committed_entries = entries;
+        self.queue_read_states(&states);
+        self.serve_reads(out, now_ms);
+    }
+
     /// Phase 2 for this group: the caller persisted what `take_ready`
     /// returned. Returns the messages to send; applies committed entries,
     /// completes waiters, and advances Raft.

@@ -393,6 +393,23 @@ impl<S: Storage> MultiRaft<S> {
         persist
     }
 
+    /// Between [`Self::ready`] and [`Self::advance_persisted`]: applies what
+    /// is already committed and returns the completions it produced, so the
+    /// caller can answer those clients *while* it waits for this round's
+    /// fsync (see `Group::apply_before_persist` for why that is safe). The
+    /// rest of the round's work still comes from `advance_persisted`.
+    pub fn apply_before_persist(&mut self) -> Vec<(Token, Completion)> {
+        assert!(
+            self.in_ready,
+            "apply_before_persist() outside a ready cycle"
+        );
+        let mut out = Vec::new();
+        for g in self.groups.values_mut() {
+            g.apply_before_persist(&mut out, self.now_ms);
+        }
+        out
+    }
+
     /// Phase 2: everything from the last [`Self::ready`] is durable. Applies,
     /// completes, advances, and returns the messages to send.
     pub fn advance_persisted(&mut self) -> Output {

@@ -8,6 +8,7 @@ use slotraft_keyspace::Outcome;
 use slotraft_multiraft::{Completion, NotExecuted, Op};
 use slotraft_resp::Reply;
 use slotraft_types::{GroupId, NodeId};
+use std::collections::BTreeSet;
 
 const G1: GroupId = GroupId(1);
 const G2: GroupId = GroupId(2);
@@ -80,6 +81,23 @@ fn one_round_of_proposals_is_one_entry() {
         1,
         "100 queued ops must ride in one entry"
     );
+}
+
+#[test]
+fn a_committed_write_is_answered_before_the_next_persist() {
+    let mut c = Cluster::new();
+    let l = c.await_leader(G1);
+    c.settle();
+    for t in 0..5u64 {
+        c.node(l)
+            .mr
+            .propose(G1, Op::Cmd(argv(&["SET", "k", "v"])), t)
+            .unwrap();
+        assert_eq!(reply(c.await_done(t)), Reply::Simple("OK".into()));
+    }
+    // The leader learns of the commit from a follower's ack, so the answer
+    // comes with the next round's Ready: before its persist, not after.
+    assert_eq!(c.early, (0..5u64).collect::<BTreeSet<_>>());
 }
 
 #[test]

@@ -23,8 +23,13 @@
 //! [`TRANSFER_RETRY`] until [`TRANSFER_TIMEOUT`] (a forwarded request is a
 //! single Raft message and may be lost).
 //!
-//! Invariant: no message leaves and no client is answered before the
-//! persist of the same round is durable (when Raft asked for a sync).
+//! Invariant: no message leaves before the persist of the same round is
+//! durable (when Raft asked for a sync), except leaders' appends
+//! (`Persist::messages_now`). Clients whose writes are already committed —
+//! durable on a majority — and whose reads are confirmed are answered
+//! before this round's fsync (`MultiRaft::apply_before_persist`): their
+//! answer does not depend on it, and waiting for it would add a whole fsync
+//! to every write's latency.
 
 use crate::log_store::{self, SharedMeta, WalStorage};
 use crate::map_cache::MapCache;
@@ -316,6 +321,11 @@ impl Driver {
         if !persist.groups.is_empty() {
             let metas = &self.metas;
             let ticket = log_store::persist(&self.store, &|g| metas.get(&g).cloned(), &persist)?;
+            // Writes already committed (durable on a majority) and reads
+            // already confirmed are answered now, not after this round's
+            // fsync, which they do not depend on.
+            let early = self.mr.apply_before_persist();
+            Self::complete(p, early);
             if persist.must_sync() {
                 self.store.wait(ticket)?;
             }
@@ -324,13 +334,7 @@ impl Driver {
         if !out.messages.is_empty() {
             self.outbox.send(out.messages);
         }
-        for (t, c) in out.completions {
-            let tx = p.waiters.remove(&t);
-            debug_assert!(tx.is_some(), "token {t} completed twice or never issued");
-            if let Some(tx) = tx {
-                let _ = tx.send(c);
-            }
-        }
+        Self::complete(p, out.completions);
         // Invariant: every waiting client is held by exactly one group
         // (so none is forgotten and none is answered twice).
         debug_assert_eq!(p.waiters.len(), self.mr.pending_tokens());
@@ -350,6 +354,17 @@ impl Driver {
         }
         self.settle_transfers();
         Ok(())
+    }
+
+    /// Hands completions to their waiting clients.
+    fn complete(p: &mut Pending, completions: Vec<(Token, Completion)>) {
+        for (t, c) in completions {
+            let tx = p.waiters.remove(&t);
+            debug_assert!(tx.is_some(), "token {t} completed twice or never issued");
+            if let Some(tx) = tx {
+                let _ = tx.send(c);
+            }
+        }
     }
 
     /// Snapshots and compacts every group whose log grew too long (checked

@@ -36,6 +36,9 @@ pub struct Cluster {
     pub cut: BTreeSet<u64>,
     pub inbox: Vec<(u64, GroupId, Message)>,
     pub done: HashMap<Token, Completion>,
+    /// Tokens answered by `apply_before_persist` (before their round's
+    /// persist), a subset of those ever put in `done`.
+    pub early: BTreeSet<Token>,
     pub now: u64,
 }
 
@@ -49,6 +52,7 @@ impl Cluster {
             cut: BTreeSet::new(),
             inbox: Vec::new(),
             done: HashMap::new(),
+            early: BTreeSet::new(),
             now: 1_700_000_000_000,
         }
     }
@@ -71,6 +75,15 @@ impl Cluster {
             n.mr.set_now_ms(self.now);
             n.mr.tick();
             let persist = n.mr.ready();
+            // Like the node driver: what is already committed is answered
+            // before this round's persist.
+            for (t, c) in n.mr.apply_before_persist() {
+                self.early.insert(t);
+                assert!(
+                    self.done.insert(t, c).is_none(),
+                    "token {t} completed twice"
+                );
+            }
             for gp in persist.groups {
                 let mut core = n.stores[&gp.group].wl();
                 if let Some(s) = gp.snapshot {
