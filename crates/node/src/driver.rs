@@ -59,6 +59,9 @@ pub const INPUT_QUEUE_CAPACITY: usize = 16_384;
 pub const MAX_REQUESTS_PER_ROUND: usize = 4_096;
 /// Capacity of the ready-keys channel to the server; full → dropped.
 pub const READY_KEYS_CAPACITY: usize = 1024;
+/// Rounds of answered clients queued for the fan-out task; beyond, the
+/// driver completes them itself (correct, one wake-up per client).
+pub const COMPLETION_BATCHES_CAPACITY: usize = 64;
 /// Leadership transfers waiting for their outcome at once; beyond → `Busy`.
 pub const MAX_PENDING_TRANSFERS: usize = 256;
 /// A leadership transfer not observed within this time fails (`Dropped`).
@@ -70,6 +73,25 @@ pub const TRANSFER_RETRY: Duration = Duration::from_millis(250);
 /// Default: a group's log is compacted behind a snapshot once it holds this
 /// many applied entries.
 pub const SNAPSHOT_LOG_ENTRIES: u64 = 20_000;
+
+/// Clients answered in one round, with their answers.
+pub type Answered = Vec<(oneshot::Sender<Completion>, Completion)>;
+
+/// Sends every answer of a batch.
+fn fire(batch: Answered) {
+    for (tx, c) in batch {
+        // The client may have gone away: nothing to do then.
+        let _ = tx.send(c);
+    }
+}
+
+/// The fan-out task (on the tokio runtime): answers the clients of each
+/// round the driver hands over. Ends when the driver is gone.
+pub async fn fan_out(mut rx: mpsc::Receiver<Answered>) {
+    while let Some(batch) = rx.recv().await {
+        fire(batch);
+    }
+}
 
 /// Input of the driver thread.
 pub enum Request {
@@ -128,6 +150,10 @@ pub struct Driver {
     /// Leadership transfers waiting to be observed (at most
     /// [`MAX_PENDING_TRANSFERS`]).
     pub transfers: Vec<PendingTransfer>,
+    /// A round's answered clients, to the fan-out task on the tokio
+    /// runtime ([`fan_out`]; at most [`COMPLETION_BATCHES_CAPACITY`] rounds
+    /// queued, beyond that the driver answers them itself).
+    pub done: mpsc::Sender<Answered>,
     /// The node directory's lock: held exactly as long as this driver
     /// (the only WAL writer) exists.
     pub _dir_lock: std::fs::File,
@@ -325,7 +351,7 @@ impl Driver {
             // already confirmed are answered now, not after this round's
             // fsync, which they do not depend on.
             let early = self.mr.apply_before_persist();
-            Self::complete(p, early);
+            self.complete(p, early);
             if persist.must_sync() {
                 self.store.wait(ticket)?;
             }
@@ -334,7 +360,7 @@ impl Driver {
         if !out.messages.is_empty() {
             self.outbox.send(out.messages);
         }
-        Self::complete(p, out.completions);
+        self.complete(p, out.completions);
         // Invariant: every waiting client is held by exactly one group
         // (so none is forgotten and none is answered twice).
         debug_assert_eq!(p.waiters.len(), self.mr.pending_tokens());
@@ -356,13 +382,25 @@ impl Driver {
         Ok(())
     }
 
-    /// Hands completions to their waiting clients.
-    fn complete(p: &mut Pending, completions: Vec<(Token, Completion)>) {
+    /// Hands completions to their waiting clients: as one batch to the
+    /// fan-out task, so the tokio runtime is woken once per round instead of
+    /// once per client (each wake-up from this thread is a system call).
+    fn complete(&self, p: &mut Pending, completions: Vec<(Token, Completion)>) {
+        let mut batch: Answered = Vec::with_capacity(completions.len());
         for (t, c) in completions {
             let tx = p.waiters.remove(&t);
             debug_assert!(tx.is_some(), "token {t} completed twice or never issued");
             if let Some(tx) = tx {
-                let _ = tx.send(c);
+                batch.push((tx, c));
+            }
+        }
+        if batch.is_empty() {
+            return;
+        }
+        match self.done.try_send(batch) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b)) => {
+                fire(b)
             }
         }
     }

@@ -379,6 +379,9 @@ impl NodeHandle {
             ),
         );
         let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, done_rx) = mpsc::channel(driver::COMPLETION_BATCHES_CAPACITY);
+        // Ends by itself when the driver (the only sender) is gone.
+        tokio::spawn(driver::fan_out(done_rx));
         let d = Driver {
             mr,
             store,
@@ -391,6 +394,7 @@ impl NodeHandle {
             maps: maps.clone(),
             ready_keys: ready_tx,
             transfers: Vec::new(),
+            done: done_tx,
             _dir_lock: dir_lock,
         };
         let driver = std::thread::Builder::new()
