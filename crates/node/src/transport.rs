@@ -760,22 +760,39 @@ struct Chunk {
 }
 
 /// Joins `frames` in order into chunks of at most `limit` bytes (a larger
-/// frame stays a chunk of its own, not copied).
+/// frame stays a chunk of its own, not copied). Each joined chunk is
+/// allocated once at its final size.
 fn coalesce(frames: Vec<Vec<u8>>, limit: usize) -> Vec<Chunk> {
-    let mut out: Vec<Chunk> = Vec::new();
-    for f in frames {
-        match out.last_mut() {
-            Some(c) if c.bytes.len() + f.len() <= limit => {
-                c.bytes.extend_from_slice(&f);
-                c.frames += 1;
+    // Pass 1: the runs, as (number of frames, bytes).
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for f in &frames {
+        match runs.last_mut() {
+            Some((n, b)) if *b + f.len() <= limit => {
+                *n += 1;
+                *b += f.len();
             }
-            _ => out.push(Chunk {
-                bytes: f,
-                frames: 1,
-            }),
+            _ => runs.push((1, f.len())),
         }
     }
-    out
+    // Pass 2: move single frames, copy runs into one buffer each.
+    let mut it = frames.into_iter();
+    runs.into_iter()
+        .map(|(n, bytes)| {
+            let bytes = if n == 1 {
+                it.next().expect("counted")
+            } else {
+                let mut buf = Vec::with_capacity(bytes);
+                for f in it.by_ref().take(n) {
+                    buf.extend_from_slice(&f);
+                }
+                buf
+            };
+            Chunk {
+                bytes,
+                frames: n as u64,
+            }
+        })
+        .collect()
 }
 
 fn clear(q: &PeerQueue) {
