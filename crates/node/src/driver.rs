@@ -39,7 +39,9 @@ use slotraft_multiraft::{Completion, GroupStatus, MultiRaft, NotExecuted, Op, To
 use slotraft_raft::Message;
 use slotraft_storage::Store;
 use slotraft_types::{GroupId, LogIndex, NodeId, Term};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
@@ -74,15 +76,68 @@ pub const TRANSFER_RETRY: Duration = Duration::from_millis(250);
 /// many applied entries.
 pub const SNAPSHOT_LOG_ENTRIES: u64 = 20_000;
 
+/// One answer ready to be sent.
+pub enum Answer {
+    One(oneshot::Sender<Completion>, Completion),
+    /// Every job of a [`Request::Batch`], in submission order.
+    Many(oneshot::Sender<Vec<Completion>>, Vec<Completion>),
+}
+
 /// Clients answered in one round, with their answers.
-pub type Answered = Vec<(oneshot::Sender<Completion>, Completion)>;
+pub type Answered = Vec<Answer>;
 
 /// Sends every answer of a batch.
 fn fire(batch: Answered) {
-    for (tx, c) in batch {
+    for a in batch {
         // The client may have gone away: nothing to do then.
-        let _ = tx.send(c);
+        match a {
+            Answer::One(tx, c) => {
+                let _ = tx.send(c);
+            }
+            Answer::Many(tx, cs) => {
+                let _ = tx.send(cs);
+            }
+        }
     }
+}
+
+/// Most jobs in one [`Request::Batch`]; a bigger batch is refused (`Busy`).
+pub const MAX_BATCH_JOBS: usize = 4096;
+
+/// One job of a [`Request::Batch`].
+pub enum Job {
+    Propose { group: GroupId, op: Op },
+    Read { group: GroupId, argv: Vec<Bytes> },
+}
+
+/// Where a completed token's answer goes.
+enum Waiter {
+    One(oneshot::Sender<Completion>),
+    /// Position `.1` of a batch answered with one reply.
+    Part(Rc<RefCell<BatchReply>>, usize),
+}
+
+/// The answers of one batch, filled as its tokens complete.
+struct BatchReply {
+    slots: Vec<Option<Completion>>,
+    /// Slots still empty; the reply leaves when this reaches 0.
+    remaining: usize,
+    tx: Option<oneshot::Sender<Vec<Completion>>>,
+}
+
+/// Records `c` at position `i`; returns the batch's answer once complete.
+fn fill(b: &RefCell<BatchReply>, i: usize, c: Completion) -> Option<Answer> {
+    let mut br = b.borrow_mut();
+    // Invariant: each position is filled exactly once.
+    assert!(br.slots[i].is_none(), "batch position {i} answered twice");
+    br.slots[i] = Some(c);
+    br.remaining -= 1;
+    if br.remaining > 0 {
+        return None;
+    }
+    let tx = br.tx.take().expect("a batch is answered once");
+    let all = br.slots.drain(..).map(|c| c.expect("all filled")).collect();
+    Some(Answer::Many(tx, all))
 }
 
 /// The fan-out task (on the tokio runtime): answers the clients of each
@@ -104,6 +159,12 @@ pub enum Request {
         group: GroupId,
         argv: Vec<Bytes>,
         reply: oneshot::Sender<Completion>,
+    },
+    /// Several proposals and reads in one message (a client's pipeline),
+    /// answered together, in order, once all of them completed.
+    Batch {
+        jobs: Vec<Job>,
+        reply: oneshot::Sender<Vec<Completion>>,
     },
     /// One inbound frame's messages (already checked to be from its sender).
     Peer(Vec<(GroupId, Message)>),
@@ -177,8 +238,16 @@ fn now_ms() -> u64 {
 
 /// Clients waiting for a completion (writes and reads), by token.
 struct Pending {
-    waiters: HashMap<Token, oneshot::Sender<Completion>>,
+    waiters: HashMap<Token, Waiter>,
     next: Token,
+}
+
+impl Pending {
+    fn token(&mut self) -> Token {
+        let t = self.next;
+        self.next += 1;
+        t
+    }
 }
 
 impl Driver {
@@ -235,11 +304,10 @@ impl Driver {
     fn handle(&mut self, req: Request, p: &mut Pending) {
         match req {
             Request::Propose { group, op, reply } => {
-                let t = p.next;
-                p.next += 1;
+                let t = p.token();
                 match self.mr.propose(group, op, t) {
                     Ok(()) => {
-                        p.waiters.insert(t, reply);
+                        p.waiters.insert(t, Waiter::One(reply));
                     }
                     Err(e) => {
                         let _ = reply.send(Completion::NotExecuted(e));
@@ -247,17 +315,17 @@ impl Driver {
                 }
             }
             Request::Read { group, argv, reply } => {
-                let t = p.next;
-                p.next += 1;
+                let t = p.token();
                 match self.mr.read(group, argv, t) {
                     Ok(()) => {
-                        p.waiters.insert(t, reply);
+                        p.waiters.insert(t, Waiter::One(reply));
                     }
                     Err(e) => {
                         let _ = reply.send(Completion::NotExecuted(e));
                     }
                 }
             }
+            Request::Batch { jobs, reply } => self.start_batch(jobs, reply, p),
             Request::Peer(msgs) => {
                 let me = self.mr.id();
                 for (g, m) in msgs.into_iter().filter(|(_, m)| m.to == me) {
@@ -270,6 +338,47 @@ impl Driver {
             Request::Unreachable(peer) => self.mr.report_unreachable(peer),
             Request::Status { group, reply } => {
                 let _ = reply.send(self.mr.status(group));
+            }
+        }
+    }
+
+    /// Proposes / queues every job of a batch in order; refusals fill their
+    /// position at once.
+    fn start_batch(
+        &mut self,
+        jobs: Vec<Job>,
+        reply: oneshot::Sender<Vec<Completion>>,
+        p: &mut Pending,
+    ) {
+        if jobs.is_empty() || jobs.len() > MAX_BATCH_JOBS {
+            let n = jobs.len();
+            let _ = reply.send(
+                (0..n)
+                    .map(|_| Completion::NotExecuted(NotExecuted::Busy))
+                    .collect(),
+            );
+            return;
+        }
+        let b = Rc::new(RefCell::new(BatchReply {
+            slots: (0..jobs.len()).map(|_| None).collect(),
+            remaining: jobs.len(),
+            tx: Some(reply),
+        }));
+        for (i, job) in jobs.into_iter().enumerate() {
+            let t = p.token();
+            let r = match job {
+                Job::Propose { group, op } => self.mr.propose(group, op, t),
+                Job::Read { group, argv } => self.mr.read(group, argv, t),
+            };
+            match r {
+                Ok(()) => {
+                    p.waiters.insert(t, Waiter::Part(b.clone(), i));
+                }
+                Err(e) => {
+                    if let Some(a) = fill(&b, i, Completion::NotExecuted(e)) {
+                        fire(vec![a]);
+                    }
+                }
             }
         }
     }
@@ -388,10 +497,12 @@ impl Driver {
     fn complete(&self, p: &mut Pending, completions: Vec<(Token, Completion)>) {
         let mut batch: Answered = Vec::with_capacity(completions.len());
         for (t, c) in completions {
-            let tx = p.waiters.remove(&t);
-            debug_assert!(tx.is_some(), "token {t} completed twice or never issued");
-            if let Some(tx) = tx {
-                batch.push((tx, c));
+            let w = p.waiters.remove(&t);
+            debug_assert!(w.is_some(), "token {t} completed twice or never issued");
+            match w {
+                Some(Waiter::One(tx)) => batch.push(Answer::One(tx, c)),
+                Some(Waiter::Part(b, i)) => batch.extend(fill(&b, i, c)),
+                None => {}
             }
         }
         if batch.is_empty() {

@@ -41,8 +41,9 @@ pub mod map_cache;
 pub mod transport;
 
 pub use driver::{
-    LeaderInfo, DEFAULT_ELECTION_TICK, DEFAULT_HEARTBEAT_TICK, DEFAULT_TICK, INPUT_QUEUE_CAPACITY,
-    MAX_PENDING_TRANSFERS, READY_KEYS_CAPACITY, SNAPSHOT_LOG_ENTRIES, TRANSFER_TIMEOUT,
+    Job, LeaderInfo, DEFAULT_ELECTION_TICK, DEFAULT_HEARTBEAT_TICK, DEFAULT_TICK,
+    INPUT_QUEUE_CAPACITY, MAX_BATCH_JOBS, MAX_PENDING_TRANSFERS, READY_KEYS_CAPACITY,
+    SNAPSHOT_LOG_ENTRIES, TRANSFER_TIMEOUT,
 };
 pub use map_cache::MapCache;
 pub use slotraft_multiraft::{Completion, GroupStatus, NotExecuted, Op};
@@ -486,6 +487,40 @@ impl NodeHandle {
         rx.await.unwrap_or(Completion::Uncertain(
             "node stopped while the write was pending",
         ))
+    }
+
+    /// Submits several proposals and reads in one message (a pipeline's
+    /// run of commands), in order; answered together once all completed,
+    /// one completion per job in the same order. Cheaper than one
+    /// [`Self::propose`] / [`Self::read`] each: one channel message and one
+    /// wake-up for the whole run. At most [`MAX_BATCH_JOBS`] jobs.
+    pub async fn submit_batch(&self, jobs: Vec<Job>) -> Vec<Completion> {
+        let proposals: Vec<bool> = jobs
+            .iter()
+            .map(|j| matches!(j, Job::Propose { .. }))
+            .collect();
+        let lost = |proposal: bool| {
+            if proposal {
+                // Submitted: possibly proposed, so uncertain (see `propose`).
+                Completion::Uncertain("node stopped while the write was pending")
+            } else {
+                Completion::NotExecuted(NotExecuted::Dropped("node stopped".into()))
+            }
+        };
+        let (reply, rx) = oneshot::channel();
+        if let Err(e) = self.submit(Request::Batch { jobs, reply }) {
+            return proposals
+                .iter()
+                .map(|_| Completion::NotExecuted(e.clone()))
+                .collect();
+        }
+        match rx.await {
+            Ok(cs) => {
+                debug_assert_eq!(cs.len(), proposals.len(), "one answer per job");
+                cs
+            }
+            Err(_) => proposals.into_iter().map(lost).collect(),
+        }
     }
 
     /// A linearizable read (ReadIndex), on a leader or a follower.

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use slotraft_keyspace::Outcome;
-use slotraft_node::{Completion, NodeConfig, NotExecuted, Op, ReadMode};
+use slotraft_node::{Completion, Job, NodeConfig, NotExecuted, Op, ReadMode};
 use slotraft_resp::Reply;
 use slotraft_types::{GroupId, NodeId};
 use std::collections::BTreeMap;
@@ -359,6 +359,80 @@ async fn concurrent_writes_share_log_entries() {
             "{CLIENTS} concurrent writes took {entries} entries: not batched"
         );
         c.nodes[(l - 1) as usize] = std::sync::Arc::into_inner(node);
+        c.shutdown_all().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_answered_in_order_with_refusals_in_place() {
+    timeout(TEST_TIMEOUT, async {
+        let mut c = Cluster::start().await;
+        let l = c.await_leader(G1).await;
+        // Warm up: the leader has committed in its term.
+        c.write(G1, &["SET", "warm", "1"]).await;
+        let jobs = vec![
+            Job::Propose {
+                group: G1,
+                op: Op::Cmd(argv(&["INCR", "n"])),
+            },
+            Job::Read {
+                group: G1,
+                argv: argv(&["GET", "n"]),
+            },
+            Job::Propose {
+                group: GroupId(99),
+                op: Op::Cmd(argv(&["INCR", "n"])),
+            },
+            Job::Propose {
+                group: G1,
+                op: Op::Cmd(argv(&["INCRBY", "n", "10"])),
+            },
+            Job::Read {
+                group: G1,
+                argv: argv(&["GET", "n"]),
+            },
+        ];
+        let cs = c.node(l).submit_batch(jobs).await;
+        assert_eq!(cs.len(), 5);
+        let done = |r: Reply| Completion::Done(Outcome::Reply(r));
+        assert_eq!(cs[0], done(Reply::Int(1)));
+        assert_eq!(cs[2], Completion::NotExecuted(NotExecuted::UnknownGroup));
+        assert_eq!(cs[3], done(Reply::Int(11)));
+        // Reads are linearizable: each sees at least the writes submitted
+        // before it in the batch (they are applied before it is served).
+        for (i, at_least) in [(1usize, 1i64), (4, 11)] {
+            match &cs[i] {
+                Completion::Done(Outcome::Reply(Reply::Bulk(b))) => {
+                    let v: i64 = std::str::from_utf8(b).unwrap().parse().unwrap();
+                    assert!(v >= at_least, "read {i} saw {v} < {at_least}");
+                }
+                other => panic!("read {i} answered {other:?}"),
+            }
+        }
+        // A follower refuses the batch's writes, answers its reads.
+        let f = follower_of(l);
+        let cs = c
+            .node(f)
+            .submit_batch(vec![
+                Job::Propose {
+                    group: G1,
+                    op: Op::Cmd(argv(&["INCR", "n"])),
+                },
+                Job::Read {
+                    group: G1,
+                    argv: argv(&["GET", "n"]),
+                },
+            ])
+            .await;
+        assert!(
+            matches!(cs[0], Completion::NotExecuted(NotExecuted::NotLeader(_))),
+            "{:?}",
+            cs[0]
+        );
+        assert_eq!(cs[1], done(Reply::bulk("11")));
+        assert!(c.node(l).submit_batch(Vec::new()).await.is_empty());
         c.shutdown_all().await;
     })
     .await

@@ -44,7 +44,7 @@ use slotraft_cluster::{
 };
 use slotraft_keyspace::db::SCAN_POS_BITS;
 use slotraft_node::{
-    Completion, MetaGroupConfig, NodeConfig, NodeHandle, NotExecuted, Op, ReadMode,
+    Completion, Job, MetaGroupConfig, NodeConfig, NodeHandle, NotExecuted, Op, ReadMode,
 };
 use slotraft_resp::Reply;
 use slotraft_types::{key_slot, GroupId, NodeId, SlotId, SLOT_COUNT};
@@ -652,6 +652,19 @@ impl Balancer {
     }
 }
 
+/// A command's answer from its completion on `group`.
+fn one_of(topo: &Topology<'_>, group: GroupId, slot: SlotId, c: Completion) -> One {
+    match completion_reply(topo, slot, c) {
+        Ok(Outcome::Reply(rep)) => One::Reply(rep),
+        Ok(Outcome::Block(spec)) => One::Block {
+            group,
+            keys: spec.keys,
+            timeout_ms: spec.timeout_ms,
+        },
+        Err(e) => One::Reply(e),
+    }
+}
+
 /// One command's routing facts.
 struct Routed {
     route: Route,
@@ -704,15 +717,64 @@ impl ClusterEngine {
             Kind::Read => r.node.read(group, cmd.argv.clone()).await,
             Kind::Write | Kind::Blocking => r.node.propose(group, Op::Cmd(cmd.argv.clone())).await,
         };
-        match completion_reply(&view.topology(), routed.slot, c) {
-            Ok(Outcome::Reply(rep)) => One::Reply(rep),
-            Ok(Outcome::Block(spec)) => One::Block {
-                group,
-                keys: spec.keys,
-                timeout_ms: spec.timeout_ms,
-            },
-            Err(e) => One::Reply(e),
+        one_of(&view.topology(), group, routed.slot, c)
+    }
+
+    /// A run of two or more keyed reads or writes as one submission to the
+    /// node (`NodeHandle::submit_batch`: one channel message and one answer
+    /// for the run, instead of one each per command), answered like
+    /// [`Self::run_one`] would, in order. `None` (the caller runs them one
+    /// by one) for blocking commands, single commands, and runs holding a
+    /// keyless command (those fan out over shards and must keep their
+    /// place in the pipeline's order).
+    fn run_batched<'a>(
+        &'a self,
+        r: &'a Running,
+        view: &'a View,
+        flags: ConnFlags,
+        kind: Kind,
+        run: &'a [Cmd],
+    ) -> Option<impl std::future::Future<Output = Vec<One>> + 'a> {
+        if kind == Kind::Blocking || run.len() < 2 {
+            return None;
         }
+        let routed: Vec<Routed> = run
+            .iter()
+            .map(|c| route_cmd(view, flags, &slots_of(c.spec, &c.argv), kind != Kind::Read))
+            .collect();
+        if routed.iter().any(|x| matches!(x.route, Route::NoKeys)) {
+            return None;
+        }
+        Some(async move {
+            let mut jobs = Vec::with_capacity(run.len());
+            for (c, x) in run.iter().zip(&routed) {
+                if let Route::Local(g) | Route::LocalFollowerRead(g) = x.route {
+                    jobs.push(match kind {
+                        Kind::Read => Job::Read {
+                            group: g,
+                            argv: c.argv.clone(),
+                        },
+                        _ => Job::Propose {
+                            group: g,
+                            op: Op::Cmd(c.argv.clone()),
+                        },
+                    });
+                }
+            }
+            let mut answers = r.node.submit_batch(jobs).await.into_iter();
+            let topo = view.topology();
+            routed
+                .into_iter()
+                .map(|x| match x.route {
+                    Route::Error(e) => One::Reply(e),
+                    Route::NoKeys => unreachable!("runs with keyless commands are not batched"),
+                    Route::Local(g) | Route::LocalFollowerRead(g) => {
+                        let c = answers.next().expect("one answer per job");
+                        one_of(&topo, g, x.slot, c)
+                    }
+                })
+                .collect()
+        })
     }
 
     /// Parks `client` after its command blocked on `group`, then re-checks
@@ -895,10 +957,16 @@ impl Engine for ClusterEngine {
                     end += 1;
                 }
             }
-            let run = cmds[i..end]
-                .iter()
-                .map(|c| self.run_one(&r, &view, flags, c));
-            for (k, one) in futures::future::join_all(run).await.into_iter().enumerate() {
+            let ones = match self.run_batched(&r, &view, flags, kind, &cmds[i..end]) {
+                Some(batch) => batch.await,
+                None => {
+                    let run = cmds[i..end]
+                        .iter()
+                        .map(|c| self.run_one(&r, &view, flags, c));
+                    futures::future::join_all(run).await
+                }
+            };
+            for (k, one) in ones.into_iter().enumerate() {
                 match one {
                     One::Reply(rep) => out.push(rep),
                     One::Block {
