@@ -183,7 +183,8 @@ impl WriteBatch {
     }
 }
 
-/// A durability callback, run by the writer thread (keep it short).
+/// A durability callback, run by the WAL's writer or sync thread, or by a
+/// caller of `wait` that wrote the batch itself (keep it short, never block).
 pub type Callback = Box<dyn FnOnce(Result<(), Error>) + Send + 'static>;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -241,6 +242,14 @@ pub(crate) struct State {
     pub syncing: bool,
     /// The writer thread sleeps on `work` (submitters notify only then).
     pub writer_parked: bool,
+    /// A waiting caller is writing and syncing the pending records itself
+    /// (`writer::try_inline`, holding the writer core); the writer thread
+    /// stays parked until it is done.
+    pub inline: bool,
+    /// The writer thread sleeps in `drain` (waits for the sync in flight to
+    /// be reported), so a publish must notify it even when it has no
+    /// wakeups to hand over.
+    pub writer_draining: bool,
     /// The sync thread sleeps on `sync_work`.
     pub syncer_parked: bool,
     /// The writer thread exited (the sync thread exits once `job` is empty).
@@ -275,6 +284,8 @@ impl State {
             job: None,
             syncing: false,
             writer_parked: false,
+            writer_draining: false,
+            inline: false,
             syncer_parked: false,
             writer_done: false,
             space_waiters: 0,
@@ -395,6 +406,10 @@ impl Shared {
 /// The node's storage: one WAL for all groups, plus snapshots.
 pub struct Store {
     pub(crate) shared: Arc<Shared>,
+    /// The writer's state (active segment, written view): held by the
+    /// writer thread while it writes, or by a lone waiting caller that
+    /// writes and syncs itself (`writer::try_inline`).
+    core: Arc<Mutex<Writer>>,
     writer: Option<JoinHandle<()>>,
     syncer: Option<JoinHandle<()>>,
 }
@@ -534,12 +549,15 @@ impl Store {
             .name("slotraft-wal-sync".into())
             .spawn(move || crate::writer::run_syncer(sh))
             .expect("spawn WAL sync thread");
+        let core = Arc::new(Mutex::new(writer));
+        let (sh, c) = (shared.clone(), core.clone());
         let writer = std::thread::Builder::new()
             .name("slotraft-wal".into())
-            .spawn(move || writer.run())
+            .spawn(move || crate::writer::run_writer(sh, c))
             .expect("spawn WAL writer thread");
         Store {
             shared,
+            core,
             writer: Some(writer),
             syncer: Some(syncer),
         }
@@ -628,11 +646,18 @@ impl Store {
     }
 
     /// Blocks until `t` is durable, or the store failed. Sleeps on the wait
-    /// slot of `t` without holding the state lock (module docs).
+    /// slot of `t` without holding the state lock (module docs). A caller
+    /// waiting alone on an idle pipeline writes and syncs its records itself
+    /// instead (`writer::try_inline`: two thread wakeups less).
     pub fn wait(&self, t: Ticket) -> Result<(), Error> {
         let sh = &*self.shared;
         if let Some(r) = self.wait_decided(t) {
             return r;
+        }
+        if crate::writer::try_inline(sh, &self.core, t.0) {
+            if let Some(r) = self.wait_decided(t) {
+                return r;
+            }
         }
         let slot = sh.slot(t.0);
         let mut guard = slot.lock.lock().unwrap_or_else(|p| p.into_inner());

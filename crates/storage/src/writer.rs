@@ -36,7 +36,7 @@ use crate::store::{
 use crate::vfs::VfsFile;
 use slotraft_types::{GroupId, LogIndex};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 /// Most writes merged into one sync job (bounds its bookkeeping).
@@ -171,47 +171,15 @@ impl Writer {
         }
     }
 
-    pub(crate) fn run(mut self) {
-        // Bounded: exits on shutdown (after draining) or when the store fails.
-        while let Some(batch) = self.next_batch() {
-            if let Err(e) = self.handle(batch) {
-                // The job already syncing reports its own outcome first.
-                self.drain();
-                self.shared.fail(io_health(&e));
-                break;
-            }
-        }
-        self.drain();
-        let mut st = self.shared.lock();
-        st.writer_done = true; // from now on the sync thread wakes waiters itself
-        let st = flush_wakes(&self.shared, st);
-        drop(st);
-        self.shared.sync_work.notify_all();
-    }
-
-    /// Waits for pending records (and room in the filling job), takes all of
-    /// them. None on shutdown with nothing pending, or once the store failed.
-    fn next_batch(&mut self) -> Option<Batch> {
-        let sh = self.shared.clone();
-        let limit = sh.config.max_batch_bytes;
-        let roll = self.seg_len >= sh.config.segment_bytes;
-        let mut st = sh.lock();
-        // Bounded: each wait ends with new records, a freed job, or a stop.
-        loop {
-            st = flush_wakes(&sh, st);
-            if st.health != crate::store::Health::Ok {
-                return None;
-            }
-            if st.pending.is_empty() {
-                if st.shutdown {
-                    return None;
-                }
-            } else if roll || job_has_room(&st, st.pending.len(), limit) {
-                break;
-            }
-            st.writer_parked = true;
-            st = sh.work.wait(st).unwrap_or_else(|p| p.into_inner());
-            st.writer_parked = false;
+    /// Takes the whole pending buffer as one batch, if there is one, the
+    /// store is healthy and the filling job has room for it.
+    fn take_batch(&mut self, st: &mut MutexGuard<'_, State>) -> Option<Batch> {
+        let sh = &*self.shared;
+        if st.health != crate::store::Health::Ok
+            || st.pending.is_empty()
+            || !job_has_room(st, st.pending.len(), sh.config.max_batch_bytes)
+        {
+            return None;
         }
         let mut buf = std::mem::take(&mut self.spare);
         std::mem::swap(&mut st.pending, &mut buf);
@@ -223,6 +191,38 @@ impl Writer {
         }
         debug_assert!(buf.len() <= MAX_BATCH_LEN, "pending buffer over its bound");
         Some(Batch { buf, ops, seq_hi })
+    }
+
+    /// The lone-caller path (`try_inline`): writes `b` and fdatasyncs it on
+    /// the calling thread, then reports it. The caller holds the writer core
+    /// and checked that nothing was filling or syncing, so this is the only
+    /// unsynced write (docs 2: at most two jobs) and jobs stay in order.
+    /// Never rolls (the caller checked there is room in the segment).
+    fn write_inline(&mut self, mut b: Batch) -> Result<(), std::io::Error> {
+        debug_assert!(self.seg_len < self.shared.config.segment_bytes);
+        let base = self.seg_len;
+        self.write_records(&b.buf)?;
+        self.update_view(&b.ops, self.seg_seq);
+        let job = Job {
+            file: self.seg_file.clone(),
+            seg: self.seg_seq,
+            bytes: b.buf.len(),
+            parts: vec![(base, std::mem::take(&mut b.ops))],
+            seq_hi: b.seq_hi,
+        };
+        self.seg_file.sync()?;
+        publish(&self.shared, job, true);
+        b.buf.clear();
+        if b.buf.capacity() <= MAX_SPARE_BUF_BYTES {
+            self.spare = b.buf;
+        }
+        {
+            // Nobody else writes while the caller holds the core and `inline`
+            // is set: the drain inside a reclaim returns at once.
+            let st = self.shared.lock();
+            debug_assert!(st.job.is_none() && !st.syncing);
+        }
+        self.maybe_reclaim()
     }
 
     /// Writes one batch: into the filling job, or (segment full) through a
@@ -304,8 +304,10 @@ impl Writer {
                 sh.sync_work.notify_one();
             }
             st.writer_parked = true;
+            st.writer_draining = true;
             st = sh.work.wait(st).unwrap_or_else(|p| p.into_inner());
             st.writer_parked = false;
+            st.writer_draining = false;
         }
     }
 
@@ -437,6 +439,126 @@ impl Writer {
     }
 }
 
+/// The writer thread. It holds the writer core only while it writes (never
+/// while parked), so a lone waiting caller can take the core and do the
+/// work itself (`try_inline`). Bounded: exits on shutdown (after draining)
+/// or when the store fails.
+pub(crate) fn run_writer(sh: Arc<Shared>, core: Arc<Mutex<Writer>>) {
+    // Bounded: each round writes a batch, or finds one taken by an inline
+    // caller (which needed a submission), or stops.
+    while wait_for_batch(&sh) {
+        let mut w = core.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = sh.lock();
+        let Some(batch) = w.take_batch(&mut st) else {
+            continue; // an inline caller took it meanwhile
+        };
+        drop(st);
+        if let Err(e) = w.handle(batch) {
+            // The job already syncing reports its own outcome first.
+            w.drain();
+            sh.fail(io_health(&e));
+            break;
+        }
+    }
+    let mut w = core.lock().unwrap_or_else(|p| p.into_inner());
+    w.drain();
+    let mut st = sh.lock();
+    st.writer_done = true; // from now on the sync thread wakes waiters itself
+    let st = flush_wakes(&sh, st);
+    drop(st);
+    sh.sync_work.notify_all();
+}
+
+/// Parks the writer thread until there are pending records, room for them
+/// in the filling job, and no inline caller at work. False on shutdown with
+/// nothing pending, or once the store failed.
+fn wait_for_batch(sh: &Shared) -> bool {
+    let limit = sh.config.max_batch_bytes;
+    let mut st = sh.lock();
+    // Bounded: each wait ends with new records, a freed job, the end of an
+    // inline write, or a stop.
+    loop {
+        st = flush_wakes(sh, st);
+        if st.health != crate::store::Health::Ok {
+            return false;
+        }
+        if st.pending.is_empty() {
+            if st.shutdown {
+                return false;
+            }
+        } else if !st.inline && job_has_room(&st, st.pending.len(), limit) {
+            return true;
+        }
+        st.writer_parked = true;
+        st = sh.work.wait(st).unwrap_or_else(|p| p.into_inner());
+        st.writer_parked = false;
+    }
+}
+
+/// One thread hop less for a caller waiting alone (the node's driver thread
+/// writes a batch then waits for it): if the pipeline is idle — nothing
+/// filling or syncing, the writer thread parked — the caller of `wait`
+/// takes the pending records, writes them and runs their fdatasync itself,
+/// instead of waking the writer thread, which would wake the sync thread,
+/// whose report would wake the caller. Returns false (nothing done) if any
+/// condition fails; the caller then sleeps as usual. Callbacks of the job
+/// (`on_durable`) then run on this thread.
+///
+/// Safe because: holding the writer core excludes the writer thread; with no
+/// job filling and no sync in flight everything written is durable, so this
+/// write is the only unsynced one and its report is in order; `inline`
+/// keeps the writer thread parked until it is done.
+pub(crate) fn try_inline(sh: &Shared, core: &Mutex<Writer>, t: u64) -> bool {
+    let mut st = sh.lock();
+    let idle = st.health == crate::store::Health::Ok
+        && !st.shutdown
+        && !st.inline
+        && st.job.is_none()
+        && !st.syncing
+        && st.writer_parked
+        && !st.writer_draining
+        && st.durable_seq < t
+        && t <= st.next_seq
+        && !st.pending.is_empty()
+        && st.callbacks.is_empty()
+        && st.wake.is_none()
+        && st.ready.is_empty()
+        && sh.config.max_batch_wait.is_zero();
+    if !idle {
+        return false;
+    }
+    let Ok(mut w) = core.try_lock() else {
+        return false; // the writer thread is at work (or panicked)
+    };
+    if w.seg_len >= sh.config.segment_bytes {
+        return false; // a roll: the writer thread does it
+    }
+    let Some(batch) = w.take_batch(&mut st) else {
+        return false;
+    };
+    assert!(
+        batch.seq_hi >= t,
+        "an idle pipeline holds every undurable ticket pending"
+    );
+    st.inline = true;
+    st.syncing = true; // what `drain` and the sync thread must see
+    drop(st);
+    let r = w.write_inline(batch);
+    let mut st = sh.lock();
+    st.inline = false;
+    st.syncing = false; // publish cleared it on success
+    let notify = st.writer_parked && !st.pending.is_empty();
+    drop(st);
+    drop(w);
+    if let Err(e) = r {
+        sh.fail(io_health(&e)); // docs 2.2: nothing of this write is reported
+    }
+    if notify {
+        sh.work.notify_one();
+    }
+    true
+}
+
 /// The sync thread: fdatasync each job as soon as the previous one returned,
 /// then report it. Bounded: exits once the writer is done and no job is
 /// left, or when the store failed.
@@ -497,7 +619,11 @@ fn next_job(sh: &Shared) -> Option<Job> {
     }
     let job = st.job.take().expect("checked above");
     st.syncing = true;
-    if st.writer_parked {
+    // The job has room again: that matters only to a writer parked with
+    // records pending (a writer parked on an empty buffer is woken by the
+    // next submitter; one draining, by the publish). No useless wakeup: on
+    // two CPUs it costs a context switch on the durable path.
+    if st.writer_parked && !st.pending.is_empty() {
         sh.work.notify_one();
     }
     Some(job)
@@ -508,6 +634,15 @@ fn next_job(sh: &Shared) -> Option<Job> {
 /// callbacks outside the lock — by this thread if it is the writer (or the
 /// writer is gone), else handed to the writer thread (`State::wake`), so the
 /// sync thread goes straight to the next fdatasync. One notify per job.
+///
+/// Exception (one thread hop less for a lone caller, e.g. the node's driver
+/// thread that writes then waits): when no job is filling, the sync thread
+/// has no next fdatasync to start, so it wakes the waiters itself instead of
+/// waking the writer to do it — if it has no callbacks to run (those stay on
+/// the writer thread, in order) and none are waiting there. The watermark is
+/// raised before either way, so who wakes a waiter changes nothing about
+/// what is durable; waiters of an earlier hand-off are still woken by the
+/// writer (their range is disjoint from this job's).
 pub(crate) fn publish(sh: &Shared, job: Job, by_writer: bool) {
     let mut st = sh.lock();
     for (base, ops) in &job.parts {
@@ -527,6 +662,15 @@ pub(crate) fn publish(sh: &Shared, job: Job, by_writer: bool) {
         for cb in callbacks.into_values().flatten() {
             cb(Ok(()));
         }
+        return;
+    }
+    if st.job.is_none() && callbacks.is_empty() && st.ready.is_empty() {
+        let draining = st.writer_draining;
+        drop(st);
+        if draining {
+            sh.work.notify_one(); // `drain` waits for `syncing == false`
+        }
+        sh.wake_durable(lo, job.seq_hi);
         return;
     }
     st.wake = Some(match st.wake {

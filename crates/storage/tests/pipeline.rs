@@ -4,10 +4,14 @@
 //! durable, and every crash image must recover to a prefix of the history
 //! (never N+1's records without all of N's). Then, released, N is reported
 //! only after its own sync and N+1 only after the next one.
+//!
+//! And the lone-caller path (`Store::wait` on an idle pipeline writes and
+//! syncs on the caller's thread): it is taken, a crash during its sync
+//! recovers to a prefix, and its failed sync reports nothing.
 
 use bytes::Bytes;
 use slotraft_storage::sim::{Faults, SimRng, SimVfs};
-use slotraft_storage::{Config, Entry, Store, Ticket, Vfs};
+use slotraft_storage::{Config, Entry, Store, Ticket, Vfs, VfsFile};
 use slotraft_types::{GroupId, LogIndex, Term};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -169,4 +173,210 @@ fn failed_sync_of_batch_n_never_reports_batch_n_plus_one() {
     assert!(store.wait(tn1).is_err() && store.is_durable(tn1).is_err());
     let history = vec![entry(1, 10), entry(2, 10), entry(3, 10)];
     check_prefix(&recovered(&image), &history, 1, 7);
+}
+
+/// Records the name of the thread that runs each file sync (to tell the
+/// lone-caller path, which syncs on the caller's thread, from the pipeline).
+#[derive(Clone)]
+struct SyncSpy {
+    inner: SimVfs,
+    threads: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+struct SpyFile {
+    inner: Arc<dyn VfsFile>,
+    threads: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl VfsFile for SpyFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        self.inner.read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.inner.write_at(buf, offset)
+    }
+    fn sync(&self) -> std::io::Result<()> {
+        let name = std::thread::current().name().unwrap_or("?").to_string();
+        self.threads.lock().unwrap().push(name);
+        self.inner.sync()
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+}
+
+impl Vfs for SyncSpy {
+    fn open(&self, name: &str) -> std::io::Result<Arc<dyn VfsFile>> {
+        let inner = self.inner.open(name)?;
+        Ok(Arc::new(SpyFile {
+            inner,
+            threads: self.threads.clone(),
+        }))
+    }
+    fn create(&self, name: &str) -> std::io::Result<Arc<dyn VfsFile>> {
+        let inner = self.inner.create(name)?;
+        Ok(Arc::new(SpyFile {
+            inner,
+            threads: self.threads.clone(),
+        }))
+    }
+    fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        self.inner.remove(name)
+    }
+    fn list(&self) -> std::io::Result<Vec<String>> {
+        self.inner.list()
+    }
+    fn sync_dir(&self) -> std::io::Result<()> {
+        self.inner.sync_dir()
+    }
+}
+
+fn spy_store(disk: &SimVfs) -> (Store, SyncSpy) {
+    let spy = SyncSpy {
+        inner: disk.clone(),
+        threads: Arc::default(),
+    };
+    let cfg = Config {
+        prealloc_bytes: 0,
+        ..Config::default()
+    };
+    let (store, _) = Store::open(Arc::new(spy.clone()), cfg).unwrap();
+    spy.threads.lock().unwrap().clear(); // recovery's own syncs
+    (store, spy)
+}
+
+/// Rounds of the lone-caller test (a pause before each lets the writer
+/// thread park, which the lone-caller path requires).
+const LONE_ROUNDS: u64 = 20;
+
+#[test]
+fn lone_caller_writes_and_syncs_on_its_own_thread() {
+    let disk = SimVfs::new();
+    let (store, spy) = spy_store(&disk);
+    let g = GroupId(1);
+    let me = std::thread::current().name().unwrap().to_string();
+    let mut history = Vec::new();
+    for i in 1..=LONE_ROUNDS {
+        std::thread::sleep(Duration::from_millis(5));
+        history.push(entry(i, 40));
+        let t = store.append(g, vec![entry(i, 40)]).unwrap();
+        store.wait(t).unwrap();
+        assert!(store.is_durable(t).unwrap());
+    }
+    let threads = spy.threads.lock().unwrap().clone();
+    let inline = threads.iter().filter(|n| **n == me).count();
+    assert!(
+        inline >= 1,
+        "no sync ran on the waiting caller's thread: {threads:?}"
+    );
+    assert!(
+        threads
+            .iter()
+            .all(|n| *n == me || n.starts_with("slotraft-wal")),
+        "syncs only by the caller or the WAL threads: {threads:?}"
+    );
+    drop(store);
+    for seed in 0..CRASH_SEEDS / 10 {
+        let got = recovered(&disk.crash(&mut SimRng::new(seed)));
+        check_prefix(&got, &history, LONE_ROUNDS as usize, seed);
+    }
+}
+
+#[test]
+fn lone_caller_crash_during_its_own_sync() {
+    let disk = SimVfs::new();
+    let (store, spy) = spy_store(&disk);
+    let store = Arc::new(store);
+    let _guard = ResumeOnDrop(disk.clone());
+    let g = GroupId(1);
+    let t0 = store.append(g, vec![entry(1, 50)]).unwrap();
+    store.wait(t0).unwrap();
+    std::thread::sleep(Duration::from_millis(20)); // the writer parks
+    disk.set_faults(Faults {
+        pause_sync_at: Some(1),
+        ..Faults::default()
+    });
+    let s = store.clone();
+    let waiter = std::thread::Builder::new()
+        .name("lone-waiter".into())
+        .spawn(move || {
+            let t = s.append(g, vec![entry(2, 300), entry(3, 300)]).unwrap();
+            s.wait(t).map(|_| t)
+        })
+        .unwrap();
+    poll("sync of the lone caller's batch in flight", || {
+        disk.sync_paused()
+    });
+    assert_eq!(
+        store.durable_seq(),
+        t0.0,
+        "nothing reported before the sync"
+    );
+    let history = vec![entry(1, 50), entry(2, 300), entry(3, 300)];
+    for seed in 0..CRASH_SEEDS {
+        let got = recovered(&disk.crash(&mut SimRng::new(seed)));
+        check_prefix(&got, &history, 1, seed);
+    }
+    disk.resume();
+    let t = waiter.join().unwrap().unwrap();
+    assert!(store.is_durable(t).unwrap());
+    for seed in 0..CRASH_SEEDS / 10 {
+        let got = recovered(&disk.crash(&mut SimRng::new(seed)));
+        check_prefix(&got, &history, 3, seed);
+    }
+    // Which thread ran the paused sync is timing-dependent; either is valid.
+    let threads = spy.threads.lock().unwrap().clone();
+    assert!(
+        threads
+            .iter()
+            .any(|n| n == "lone-waiter" || n == "slotraft-wal-sync"),
+        "{threads:?}"
+    );
+}
+
+#[test]
+fn lone_caller_failed_sync_reports_nothing() {
+    let g = GroupId(1);
+    let me = std::thread::current().name().unwrap().to_string();
+    let mut inline_failures = 0;
+    // A few attempts: the failure must hit the caller's own sync at least
+    // once (the writer thread must have parked first).
+    for attempt in 0..5u64 {
+        let disk = SimVfs::new();
+        let (store, spy) = spy_store(&disk);
+        let t0 = store.append(g, vec![entry(1, 10)]).unwrap();
+        store.wait(t0).unwrap();
+        std::thread::sleep(Duration::from_millis(10 * (attempt + 1)));
+        spy.threads.lock().unwrap().clear();
+        disk.set_faults(Faults {
+            fail_sync_at: Some(1),
+            ..Faults::default()
+        });
+        let t1 = store.append(g, vec![entry(2, 10)]).unwrap();
+        assert!(store.wait(t1).is_err(), "a failed fsync reports nothing");
+        assert!(store.is_durable(t1).is_err());
+        assert!(
+            store.append(g, vec![entry(3, 10)]).is_err(),
+            "failed for good"
+        );
+        let history = vec![entry(1, 10), entry(2, 10)];
+        for seed in 0..CRASH_SEEDS / 10 {
+            check_prefix(
+                &recovered(&disk.crash(&mut SimRng::new(seed))),
+                &history,
+                1,
+                seed,
+            );
+        }
+        if spy.threads.lock().unwrap().first() == Some(&me) {
+            inline_failures += 1;
+        }
+    }
+    assert!(inline_failures >= 1, "the caller's own sync never failed");
 }
