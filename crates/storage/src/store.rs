@@ -651,10 +651,15 @@ impl Store {
     /// instead (`writer::try_inline`: two thread wakeups less).
     pub fn wait(&self, t: Ticket) -> Result<(), Error> {
         let sh = &*self.shared;
-        if let Some(r) = self.wait_decided(t) {
+        if self.durable_seq() >= t.0 {
+            return Ok(());
+        }
+        // One state lock for both: decided, or (lone caller) done inline.
+        let st = sh.lock();
+        if let Some(r) = self.decided(&st, t) {
             return r;
         }
-        if crate::writer::try_inline(sh, &self.core, t.0) {
+        if crate::writer::try_inline(sh, &self.core, t.0, st) {
             if let Some(r) = self.wait_decided(t) {
                 return r;
             }
@@ -681,6 +686,11 @@ impl Store {
             return Some(Ok(()));
         }
         let st = self.shared.lock();
+        self.decided(&st, t)
+    }
+
+    /// `wait_decided` with the state lock held.
+    fn decided(&self, st: &State, t: Ticket) -> Option<Result<(), Error>> {
         if st.durable_seq >= t.0 {
             return Some(Ok(()));
         }

@@ -508,8 +508,12 @@ fn wait_for_batch(sh: &Shared) -> bool {
 /// job filling and no sync in flight everything written is durable, so this
 /// write is the only unsynced one and its report is in order; `inline`
 /// keeps the writer thread parked until it is done.
-pub(crate) fn try_inline(sh: &Shared, core: &Mutex<Writer>, t: u64) -> bool {
-    let mut st = sh.lock();
+pub(crate) fn try_inline(
+    sh: &Shared,
+    core: &Mutex<Writer>,
+    t: u64,
+    mut st: MutexGuard<'_, State>,
+) -> bool {
     let idle = st.health == crate::store::Health::Ok
         && !st.shutdown
         && !st.inline
