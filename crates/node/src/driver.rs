@@ -18,7 +18,7 @@
 //! After each round the driver also publishes the metadata replica's map
 //! when it changed ([`MapCache::offer`]), forwards ready keys of leader
 //! groups to the server's bounded channel ([`READY_KEYS_CAPACITY`], overflow
-//! dropped), and settles leadership transfers: a transfer is answered when
+//! dropped and counted, so the server can re-check), and settles leadership transfers: a transfer is answered when
 //! this node sees the target lead the group, and re-requested every
 //! [`TRANSFER_RETRY`] until [`TRANSFER_TIMEOUT`] (a forwarded request is a
 //! single Raft message and may be lost).
@@ -42,7 +42,7 @@ use slotraft_types::{GroupId, LogIndex, NodeId, Term};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -208,6 +208,9 @@ pub struct Driver {
     pub maps: MapCache,
     /// Ready keys of leader groups, to the server (bounded, lossy).
     pub ready_keys: mpsc::Sender<(GroupId, Vec<Bytes>)>,
+    /// Batches dropped on a full `ready_keys` (read by the server, which
+    /// then re-checks its parked clients: a dropped wake-up is not lost).
+    pub ready_dropped: Arc<AtomicU64>,
     /// Leadership transfers waiting to be observed (at most
     /// [`MAX_PENDING_TRANSFERS`]).
     pub transfers: Vec<PendingTransfer>,
@@ -483,9 +486,11 @@ impl Driver {
             self.maps.offer(map);
         }
         for batch in out.ready_keys {
-            // Full or not taken yet: dropped (the server re-checks parked
-            // clients on a timer); closed: nobody is listening.
-            let _ = self.ready_keys.try_send(batch);
+            // Full: dropped and counted (the server re-checks every parked
+            // client when the count moves); closed: nobody is listening.
+            if let Err(mpsc::error::TrySendError::Full(_)) = self.ready_keys.try_send(batch) {
+                self.ready_dropped.fetch_add(1, Ordering::Release);
+            }
         }
         self.settle_transfers();
         Ok(())

@@ -60,7 +60,7 @@ use slotraft_types::{GroupId, NodeId};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -194,6 +194,8 @@ pub struct NodeHandle {
     maps: MapCache,
     /// Ready keys of leader groups; taken once by the server.
     ready_keys: Mutex<Option<ReadyKeys>>,
+    /// Ready-key batches dropped because the channel was full.
+    ready_dropped: Arc<AtomicU64>,
     transport: Transport,
     gossip: gossip::GossipService,
 }
@@ -380,6 +382,7 @@ impl NodeHandle {
             ),
         );
         let stop = Arc::new(AtomicBool::new(false));
+        let ready_dropped = Arc::new(AtomicU64::new(0));
         let (done_tx, done_rx) = mpsc::channel(driver::COMPLETION_BATCHES_CAPACITY);
         // Ends by itself when the driver (the only sender) is gone.
         tokio::spawn(driver::fan_out(done_rx));
@@ -394,6 +397,7 @@ impl NodeHandle {
             snapshot_log_entries: cfg.snapshot_log_entries,
             maps: maps.clone(),
             ready_keys: ready_tx,
+            ready_dropped: ready_dropped.clone(),
             transfers: Vec::new(),
             done: done_tx,
             _dir_lock: dir_lock,
@@ -410,6 +414,7 @@ impl NodeHandle {
             driver: Mutex::new(Some(driver)),
             maps,
             ready_keys: Mutex::new(Some(ready_rx)),
+            ready_dropped,
             transport,
             gossip,
         })
@@ -598,9 +603,15 @@ impl NodeHandle {
     /// Keys that became ready on this node's LEADER groups after applying
     /// (for BLPOP & co.). The receiver exists once: the first call takes
     /// it. Bounded by [`READY_KEYS_CAPACITY`]; on overflow batches are
-    /// dropped (the server re-checks parked clients on a timer anyway).
+    /// dropped and counted ([`Self::ready_keys_dropped`]): a consumer that
+    /// sees the count move must re-check every client it parked.
     pub fn take_ready_keys(&self) -> Option<ReadyKeys> {
         self.ready_keys.lock().expect("ready keys lock").take()
+    }
+
+    /// How many ready-key batches were dropped on a full channel so far.
+    pub fn ready_keys_dropped(&self) -> u64 {
+        self.ready_dropped.load(Ordering::Acquire)
     }
 
     /// Tells every group that `peer` is unreachable (what the transport

@@ -440,6 +440,29 @@ async fn a_batch_is_answered_in_order_with_refusals_in_place() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_key_batches_dropped_on_a_full_channel_are_counted() {
+    timeout(TEST_TIMEOUT, async {
+        let mut c = Cluster::start().await;
+        let l = c.await_leader(G1).await;
+        // Nobody takes the receiver: it fills after READY_KEYS_CAPACITY
+        // rounds that made a list ready (one round per awaited write).
+        assert_eq!(c.node(l).ready_keys_dropped(), 0);
+        for i in 0..slotraft_node::READY_KEYS_CAPACITY + 3 {
+            let key = format!("list{i}");
+            c.write(G1, &["LPUSH", &key, "x"]).await;
+        }
+        let l_now = c.await_leader(G1).await;
+        assert!(
+            c.node(l_now).ready_keys_dropped() > 0,
+            "a full ready-key channel must count what it drops"
+        );
+        c.shutdown_all().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dialer_connects_from_its_bind_address_and_says_hello_first() {
     use slotraft_node::transport::{decode_body, decode_hello, Kind, Transport, TransportConfig};
     timeout(TEST_TIMEOUT, async {

@@ -511,6 +511,7 @@ impl ClusterEngine {
         let mut maps = r.node.watch_map();
         let mut tick = tokio::time::interval(WATCH_PERIOD);
         let mut balance = Balancer::default();
+        let mut dropped = r.node.ready_keys_dropped();
         loop {
             tokio::select! {
                 changed = maps.changed() => {
@@ -526,9 +527,38 @@ impl ClusterEngine {
                     }
                     self.redirect_orphans(&r);
                     balance.step(&r);
+                    let now = r.node.ready_keys_dropped();
+                    if now != dropped {
+                        dropped = now;
+                        self.recheck_parked(&r);
+                    }
                 }
             }
         }
+    }
+
+    /// The node dropped ready-key batches (its channel was full): a parked
+    /// client may have missed its wake-up, so every parked client re-runs
+    /// its command once (in a task: the watch loop must not wait on it).
+    fn recheck_parked(&self, r: &Arc<Running>) {
+        let parked: Vec<(u64, GroupId)> = self
+            .0
+            .parked
+            .lock()
+            .group_of
+            .iter()
+            .map(|(c, g)| (*c, *g))
+            .collect();
+        warn!(
+            clients = parked.len(),
+            "ready-key wake-ups were dropped; re-checking every parked client"
+        );
+        let (me, r) = (self.clone(), r.clone());
+        tokio::spawn(async move {
+            for (client, g) in parked {
+                me.retry_parked(&r, g, client).await;
+            }
+        });
     }
 
     fn redirect_orphans(&self, r: &Running) {
