@@ -424,9 +424,11 @@ impl Db {
     /// Creates or replaces `key` with `value` (any type), like Redis's
     /// `setKey`. Signals the modification.
     pub fn set(&mut self, key: &[u8], value: Value, expire: SetExpire, now: u64) {
-        self.expire_if_needed(key, now);
+        // One lookup on the common paths (a live key is overwritten, an
+        // absent one inserted); an expired key is deleted first, as lazy
+        // expiry would, then inserted fresh.
         match self.find_mut_parts(key) {
-            Some((node, meta)) => {
+            Some((node, meta)) if !node.is_expired(now) => {
                 node.value = value;
                 match expire {
                     SetExpire::Keep => {}
@@ -434,15 +436,18 @@ impl Db {
                     SetExpire::At(t) => meta.set_expire(node, t.max(1)),
                 }
                 meta.modified(node);
+                return;
             }
-            None => {
-                let at = match expire {
-                    SetExpire::At(t) => t.max(1),
-                    _ => 0,
-                };
-                self.insert_node(key, value, at);
+            Some(_) => {
+                self.remove_node(key);
             }
+            None => {}
         }
+        let at = match expire {
+            SetExpire::At(t) => t.max(1),
+            _ => 0,
+        };
+        self.insert_node(key, value, at);
     }
 
     /// Deletes a live key; returns whether it existed (an expired key is

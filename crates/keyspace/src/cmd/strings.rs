@@ -142,7 +142,8 @@ fn set(db: &mut Db, argv: &[Bytes], ctx: &ExecCtx) -> CmdResult {
     } else {
         None
     };
-    let found = db.exists(&argv[1], now);
+    // The existence check costs a lookup: only NX / XX need it.
+    let found = (o.nx || o.xx) && db.exists(&argv[1], now);
     if (o.nx && found) || (o.xx && !found) {
         return Ok(match old {
             Some(v) => v.map_or(Reply::Null, Reply::Bulk),
