@@ -6,7 +6,8 @@
 //! So all groups share one log, written by a two-stage pipeline (a writer
 //! thread writes what is pending while a sync thread runs the fdatasync of
 //! what was written before): one fdatasync covers many groups and callers
-//! (group commit). The format, commit
+//! (group commit); a caller waiting alone on an idle pipeline writes and
+//! syncs its own records instead, with no thread hop. The format, commit
 //! protocol, recovery rules and failure table are in `docs/storage-format.md`;
 //! comments in the code name the section they implement.
 //!

@@ -238,7 +238,8 @@ pub(crate) struct State {
     /// The sync job being filled: written, not yet handed to fdatasync
     /// (docs 2). At most one; the writer waits when it is full.
     pub job: Option<Job>,
-    /// The sync thread is running an fdatasync (a second job in flight).
+    /// The sync thread is running an fdatasync (a second job in flight), or
+    /// an inline caller is (`inline`; then it is the only job).
     pub syncing: bool,
     /// The writer thread sleeps on `work` (submitters notify only then).
     pub writer_parked: bool,

@@ -26,6 +26,15 @@
 //!   `segment_bytes`, a reclaim after compaction).
 //! - A failed fdatasync or write stops both stages for good (docs 2.2); a
 //!   write error first lets the job already syncing report its own outcome.
+//!
+//! Lone caller (`try_inline`): when the pipeline is idle and the only
+//! pending records are those of the caller now in `Store::wait`, that caller
+//! writes and fdatasyncs them itself, holding the writer core (the state
+//! above, behind a mutex the writer thread holds only while writing): no
+//! thread wakeup between submit and durable, which is the node driver's
+//! one-thread write-then-wait round. It is a one-job pipeline, so every
+//! invariant above holds. And when the sync thread reports a job while none
+//! is filling, it wakes the waiters itself (no next fdatasync to start).
 
 use crate::group::{GroupMeta, Loc, Slot};
 use crate::record::{self, RecordKind};
