@@ -456,14 +456,16 @@ impl Driver {
             // `Persist::messages_now`): the followers' fsyncs overlap it.
             self.outbox.send(std::mem::take(&mut persist.messages_now));
         }
+        // Writes already committed (durable on a majority) and reads already
+        // confirmed are answered now, not after this round's fsync, which
+        // they do not depend on. Before the WAL write, so that `wait` follows
+        // the write at once and the store can run the fdatasync on this
+        // thread (its lone-caller path: no WAL thread hops).
+        let early = self.mr.apply_before_persist();
+        self.complete(p, early);
         if !persist.groups.is_empty() {
             let metas = &self.metas;
             let ticket = log_store::persist(&self.store, &|g| metas.get(&g).cloned(), &persist)?;
-            // Writes already committed (durable on a majority) and reads
-            // already confirmed are answered now, not after this round's
-            // fsync, which they do not depend on.
-            let early = self.mr.apply_before_persist();
-            self.complete(p, early);
             if persist.must_sync() {
                 self.store.wait(ticket)?;
             }
