@@ -46,6 +46,12 @@ fn extra_client_subcommand(argv: &Argv) -> Option<&'static CommandSpec> {
     }
 }
 
+/// Whether the request names EXEC (a rejected EXEC also ends the
+/// transaction). Only asked on the rare rejection paths.
+fn is_exec(argv: &Argv) -> bool {
+    ks::lookup(&argv[0]).is_some_and(|c| c.name == "exec")
+}
+
 /// Commands that may run before AUTH.
 fn allowed_unauthenticated(name: &str) -> bool {
     matches!(name, "auth" | "hello" | "quit" | "reset")
@@ -196,19 +202,20 @@ impl<E: Engine> Conn<E> {
     pub async fn handle(&mut self, argv: Argv) -> io::Result<()> {
         debug_assert!(!argv.is_empty(), "the parser never yields an empty request");
         // Unknown command / subcommand and arity, with Redis's texts.
-        let is_exec = ks::lookup(&argv[0]).is_some_and(|c| c.name == "exec");
         let spec = match resolve(&argv) {
             Ok(spec) => spec,
-            Err(e) => return self.reject(e, is_exec).await,
+            Err(e) => return self.reject(e, is_exec(&argv)).await,
         };
-        let name = ks::top_name(spec);
-        if !self.sess.authed && !allowed_unauthenticated(name) {
+        if !self.sess.authed && !allowed_unauthenticated(ks::top_name(spec)) {
             return self
-                .reject(Reply::error("NOAUTH Authentication required."), is_exec)
+                .reject(
+                    Reply::error("NOAUTH Authentication required."),
+                    is_exec(&argv),
+                )
                 .await;
         }
         self.current_cmd = spec.name;
-        if self.sess.multi.is_some() && !runs_inside_multi(name) {
+        if self.sess.multi.is_some() && !runs_inside_multi(ks::top_name(spec)) {
             self.sess.multi.as_mut().expect("checked").push(argv);
             self.info.meta.lock().multi = self.sess.multi.as_ref().map(Vec::len);
             self.emit(&Reply::QUEUED);

@@ -191,6 +191,15 @@ impl State {
         out
     }
 
+    /// [`State::write`] of a client command dispatch already resolved (no
+    /// second command-table lookup).
+    fn write_cmd(&mut self, cmd: &Cmd, now_ms: u64) -> Outcome {
+        let ctx = self.ctx.ctx(now_ms, true);
+        let out = self.ks.execute_resolved(cmd.spec, &cmd.argv, &ctx);
+        self.serve_ready(now_ms);
+        out
+    }
+
     /// Redis's handleClientsBlockedOnKeys: for each ready key, its waiters
     /// in FIFO order re-execute their command; served ones get the reply.
     fn serve_ready(&mut self, now_ms: u64) {
@@ -240,10 +249,10 @@ impl LocalEngine {
         let now = st.ctx.now_ms();
         for (index, cmd) in cmds.iter().enumerate() {
             if ks::is_read(cmd.spec) {
-                out.push(st.ks.execute_read(&cmd.argv, now));
+                out.push(st.ks.execute_read_resolved(cmd.spec, &cmd.argv, now));
                 continue;
             }
-            match st.write(&cmd.argv, now, true) {
+            match st.write_cmd(cmd, now) {
                 Outcome::Reply(r) => out.push(r),
                 Outcome::Block(spec) => {
                     let Some(wait) = st.blocked.park(client, cmd.argv.clone(), spec.keys) else {
