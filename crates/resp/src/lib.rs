@@ -20,5 +20,6 @@ pub use inline::split_args;
 pub use reply::{format_double, Protocol, Reply};
 pub use reply_parser::{parse_reply, ReplyError};
 pub use request::{
-    encode_request, ParserLimits, ProtocolError, RequestParser, ARGV_PREALLOC_MAX, RESERVE_HINT_MAX,
+    encode_request, ParserLimits, ProtocolError, RequestParser, ARGV_POOL_CAP_MAX, ARGV_POOL_MAX,
+    ARGV_PREALLOC_MAX, RESERVE_HINT_MAX,
 };

@@ -34,6 +34,24 @@ use crate::Reply;
 /// count the client declared; the vector grows as arguments really arrive.
 pub const ARGV_PREALLOC_MAX: usize = 64;
 
+/// Most spent argument vectors a parser keeps for reuse
+/// ([`RequestParser::recycle`]): one pipelined read's worth at depth 32.
+pub const ARGV_POOL_MAX: usize = 32;
+
+/// Only vectors with at most this many slots are kept for reuse, so the pool
+/// holds at most `ARGV_POOL_MAX * ARGV_POOL_CAP_MAX` slots (8 KiB) per
+/// connection whatever the requests were.
+pub const ARGV_POOL_CAP_MAX: usize = 8;
+
+/// Most arguments of a request the whole-request fast path
+/// ([`RequestParser::parse`]) takes; longer requests go the incremental way.
+pub const FAST_PATH_MAX_ARGS: usize = 16;
+
+/// Longest `*`/`$` header line the fast path looks at: the tag, a count of
+/// up to 20 characters (longer ones are errors, reported by the incremental
+/// path) and `\r\n`.
+const FAST_HEADER_MAX: usize = 23;
+
 /// Largest read-ahead [`RequestParser::reserve_hint`] ever suggests.
 pub const RESERVE_HINT_MAX: usize = 64 * 1024;
 
@@ -203,6 +221,11 @@ pub struct RequestParser {
     limits: ParserLimits,
     state: State,
     auth_required: bool,
+    /// Empty argument vectors handed back by the caller, reused for the next
+    /// requests (saves an allocation and a free per pipelined request).
+    /// Invariant: each is empty, with capacity in `1..=ARGV_POOL_CAP_MAX`;
+    /// at most `ARGV_POOL_MAX` of them.
+    pool: Vec<Vec<Bytes>>,
 }
 
 impl Default for RequestParser {
@@ -217,6 +240,32 @@ impl RequestParser {
             limits,
             state: State::Start { scanned: 0 },
             auth_required: false,
+            pool: Vec::new(),
+        }
+    }
+
+    /// Hands back a request's argument vector once the request is done, so
+    /// a later request reuses its allocation. Large or excess vectors are
+    /// simply dropped (see [`ARGV_POOL_MAX`], [`ARGV_POOL_CAP_MAX`]).
+    pub fn recycle(&mut self, mut argv: Vec<Bytes>) {
+        let cap = argv.capacity();
+        if cap == 0 || cap > ARGV_POOL_CAP_MAX || self.pool.len() >= ARGV_POOL_MAX {
+            return;
+        }
+        argv.clear();
+        self.pool.push(argv);
+    }
+
+    /// An empty vector for a request declaring `count` arguments: a recycled
+    /// one if any (it grows as arguments really arrive), else a new one of at
+    /// most [`ARGV_PREALLOC_MAX`] slots.
+    fn new_argv(&mut self, count: usize) -> Vec<Bytes> {
+        match self.pool.pop() {
+            Some(v) => {
+                debug_assert!(v.is_empty() && v.capacity() <= ARGV_POOL_CAP_MAX);
+                v
+            }
+            None => Vec::with_capacity(count.min(ARGV_PREALLOC_MAX)),
         }
     }
 
@@ -249,6 +298,9 @@ impl RequestParser {
         if let State::Failed(e) = &self.state {
             return Err(e.clone());
         }
+        if let Some(argv) = self.parse_complete(buf) {
+            return Ok(Some(argv));
+        }
         let result = self.parse_inner(buf);
         if let Err(e) = &result {
             self.state = State::Failed(e.clone());
@@ -266,6 +318,44 @@ impl RequestParser {
             } => (n + 2).saturating_sub(buffered).min(RESERVE_HINT_MAX),
             _ => 0,
         }
+    }
+
+    /// The fast path for the common pipelined case: a whole, canonical
+    /// multibulk request (`\r\n` everywhere, at most
+    /// [`FAST_PATH_MAX_ARGS`] arguments, within the limits, no AUTH pending)
+    /// at the front of `buf`. It is located by index without touching `buf`,
+    /// then split off once and the arguments are slices of it (one buffer
+    /// split instead of one per argument and header). Anything else —
+    /// incomplete, malformed, quirky, over a limit — returns None with
+    /// nothing consumed, and the incremental parser handles it, errors
+    /// included; on what the fast path accepts both yield the same argv.
+    fn parse_complete(&mut self, buf: &mut BytesMut) -> Option<Vec<Bytes>> {
+        if self.auth_required || !matches!(self.state, State::Start { scanned: 0 }) {
+            return None;
+        }
+        let (count, mut pos) = fast_header(buf, 0, b'*')?;
+        let count = usize::try_from(count).ok()?;
+        if count == 0 || count > FAST_PATH_MAX_ARGS.min(self.limits.max_multibulk_len) {
+            return None;
+        }
+        let mut ranges = [(0usize, 0usize); FAST_PATH_MAX_ARGS];
+        for range in &mut ranges[..count] {
+            let (len, start) = fast_header(buf, pos, b'$')?;
+            let len = usize::try_from(len).ok()?;
+            if len > self.limits.proto_max_bulk_len {
+                return None;
+            }
+            let end = start.checked_add(len)?;
+            if buf.get(end..end.checked_add(2)?)? != b"\r\n" {
+                return None;
+            }
+            *range = (start, end);
+            pos = end + 2;
+        }
+        let request = buf.split_to(pos).freeze();
+        let mut argv = self.new_argv(count);
+        argv.extend(ranges[..count].iter().map(|&(a, b)| request.slice(a..b)));
+        Some(argv)
     }
 
     fn parse_inner(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
@@ -332,7 +422,7 @@ impl RequestParser {
         let count = count as usize;
         self.state = State::Args {
             remaining: count,
-            argv: Vec::with_capacity(count.min(ARGV_PREALLOC_MAX)),
+            argv: self.new_argv(count),
             bulk_len: None,
             scanned: 0,
         };
@@ -451,6 +541,22 @@ fn read_bulk_header(
     Ok(Some(len as usize))
 }
 
+/// The fast path's header: `<tag><string2ll number>\r\n` at `pos`, with its
+/// value and the position after it; None for anything else (incomplete,
+/// longer than [`FAST_HEADER_MAX`], another terminator, not a number).
+fn fast_header(buf: &[u8], pos: usize, tag: u8) -> Option<(i64, usize)> {
+    let rest = buf.get(pos..)?;
+    if rest.first() != Some(&tag) {
+        return None;
+    }
+    let window = &rest[..rest.len().min(FAST_HEADER_MAX)];
+    let cr = window.iter().position(|&c| c == b'\r')?;
+    if window.get(cr + 1) != Some(&b'\n') {
+        return None;
+    }
+    Some((string2ll(&window[1..cr])?, pos + cr + 2))
+}
+
 /// What one step at the start of a request produced.
 enum Step {
     Pending,
@@ -472,5 +578,101 @@ pub fn encode_request<A: AsRef<[u8]>>(argv: &[A], out: &mut Vec<u8>) {
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(p: &mut RequestParser, wire: &[u8]) -> Vec<Vec<Bytes>> {
+        let mut buf = BytesMut::from(wire);
+        let mut out = Vec::new();
+        while let Some(argv) = p.parse(&mut buf).expect("valid requests") {
+            out.push(argv);
+        }
+        assert!(buf.is_empty());
+        out
+    }
+
+    #[test]
+    fn recycled_vectors_are_reused_empty_and_bounded() {
+        let mut p = RequestParser::default();
+        let first = parse_all(&mut p, b"*3\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\nv\r\n");
+        let ptr = first[0].as_ptr();
+        for argv in first {
+            p.recycle(argv);
+        }
+        let second = parse_all(&mut p, b"*2\r\n$3\r\nget\r\n$1\r\nk\r\n");
+        assert_eq!(second[0], vec![Bytes::from("get"), Bytes::from("k")]);
+        assert_eq!(second[0].as_ptr(), ptr, "the recycled vector is reused");
+
+        // Large vectors are not kept; the pool never exceeds its limit.
+        p.recycle(Vec::with_capacity(ARGV_POOL_CAP_MAX + 1));
+        assert!(p.pool.is_empty());
+        for _ in 0..ARGV_POOL_MAX + 5 {
+            p.recycle(vec![Bytes::from("x")]);
+        }
+        assert_eq!(p.pool.len(), ARGV_POOL_MAX);
+        assert!(p.pool.iter().all(Vec::is_empty));
+    }
+
+    /// Every request of `wire`, through `parse` (fast path first) or only
+    /// the incremental path, with the error that ended it, if any.
+    fn outcome(wire: &[u8], fast: bool) -> (Vec<Vec<Bytes>>, Option<ProtocolError>, usize) {
+        let mut p = RequestParser::default();
+        let mut buf = BytesMut::from(wire);
+        let mut out = Vec::new();
+        for _ in 0..wire.len() + 1 {
+            let r = if fast {
+                p.parse(&mut buf)
+            } else {
+                p.parse_inner(&mut buf)
+            };
+            match r {
+                Ok(Some(argv)) => out.push(argv),
+                Ok(None) => return (out, None, buf.len()),
+                Err(e) => return (out, Some(e), buf.len()),
+            }
+        }
+        unreachable!("every parse consumes a request or stops")
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_incremental_parser() {
+        let cases: &[&[u8]] = &[
+            b"*2\r\n$3\r\nget\r\n$1\r\nk\r\n*1\r\n$4\r\nping\r\n",
+            b"*1\r\n$0\r\n\r\n",
+            b"*2\r\n$3\r\nget\r\n$1\r\nk\r",
+            b"*2\r\n$3\r\nget\r\n$1\r\nkXY",
+            b"*2\rX$3\r\nget\r\n$1\r\nk\r\n",
+            b"*1\r\n$3\r\ngetXY",
+            b"*1\r\n$-1\r\n",
+            b"*1\r\n$03\r\nget\r\n",
+            b"*1\r\n+3\r\nget\r\n",
+            b"*0\r\n*-1\r\n*1\r\n$1\r\na\r\n",
+            b"*17\r\n$1\r\na\r\n",
+            b"*1\r\n$99999999999999999999999\r\nx\r\n",
+            b"*1\r\n$1\0\r\na\r\n",
+            b"ping\r\n*1\r\n$4\r\nping\r\n",
+        ];
+        for wire in cases {
+            assert_eq!(outcome(wire, true), outcome(wire, false), "{wire:?}");
+        }
+        let mut many = Vec::new();
+        for n in 1..=FAST_PATH_MAX_ARGS + 1 {
+            let argv: Vec<String> = (0..n).map(|i| format!("a{i}")).collect();
+            encode_request(&argv, &mut many);
+        }
+        assert_eq!(outcome(&many, true), outcome(&many, false));
+        assert_eq!(outcome(&many, true).0.len(), FAST_PATH_MAX_ARGS + 1);
+    }
+
+    #[test]
+    fn a_recycled_vector_grows_for_a_longer_request() {
+        let mut p = RequestParser::default();
+        p.recycle(Vec::with_capacity(1));
+        let argv = parse_all(&mut p, b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+        assert_eq!(argv[0].len(), 3);
     }
 }

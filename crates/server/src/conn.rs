@@ -283,7 +283,9 @@ impl<E: Engine> Conn<E> {
             }
         }
         let mut cmds = cmds;
-        cmds.clear();
+        for cmd in cmds.drain(..) {
+            self.parser.recycle(cmd.argv);
+        }
         self.pending = cmds;
         self.replies = replies;
         Ok(())
