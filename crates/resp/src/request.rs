@@ -47,10 +47,13 @@ pub const ARGV_POOL_CAP_MAX: usize = 8;
 /// ([`RequestParser::parse`]) takes; longer requests go the incremental way.
 pub const FAST_PATH_MAX_ARGS: usize = 16;
 
-/// Longest `*`/`$` header line the fast path looks at: the tag, a count of
-/// up to 20 characters (longer ones are errors, reported by the incremental
-/// path) and `\r\n`.
-const FAST_HEADER_MAX: usize = 23;
+/// Most digits of a count or length the fast path reads (bulks up to
+/// 10^12 - 1 bytes; longer numbers go the incremental way).
+const FAST_DIGITS_MAX: usize = 12;
+
+/// Longest `*`/`$` header line the fast path looks at: the tag, the digits
+/// and `\r\n`.
+const FAST_HEADER_MAX: usize = 1 + FAST_DIGITS_MAX + 2;
 
 /// Largest read-ahead [`RequestParser::reserve_hint`] ever suggests.
 pub const RESERVE_HINT_MAX: usize = 64 * 1024;
@@ -554,7 +557,27 @@ fn fast_header(buf: &[u8], pos: usize, tag: u8) -> Option<(i64, usize)> {
     if window.get(cr + 1) != Some(&b'\n') {
         return None;
     }
-    Some((string2ll(&window[1..cr])?, pos + cr + 2))
+    Some((fast_number(&window[1..cr])?, pos + cr + 2))
+}
+
+/// A count or length as the fast path accepts it: 1 to [`FAST_DIGITS_MAX`]
+/// decimal digits, no sign, no leading zero (but `0` itself). On these,
+/// [`string2ll`] gives the same value; anything else is None.
+fn fast_number(digits: &[u8]) -> Option<i64> {
+    if digits.is_empty() || digits.len() > FAST_DIGITS_MAX {
+        return None;
+    }
+    if digits[0] == b'0' && digits.len() > 1 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i64::from(c - b'0');
+    }
+    Some(v)
 }
 
 /// What one step at the start of a request produced.
@@ -666,6 +689,32 @@ mod tests {
         }
         assert_eq!(outcome(&many, true), outcome(&many, false));
         assert_eq!(outcome(&many, true).0.len(), FAST_PATH_MAX_ARGS + 1);
+    }
+
+    #[test]
+    fn fast_numbers_agree_with_string2ll() {
+        for s in [
+            "0",
+            "1",
+            "7",
+            "42",
+            "999999999999",
+            "1000000000000",
+            "00",
+            "01",
+            "-1",
+            "+1",
+            "",
+            "1a",
+            " 1",
+        ] {
+            let fast = fast_number(s.as_bytes());
+            if let Some(v) = fast {
+                assert_eq!(string2ll(s.as_bytes()), Some(v), "{s}");
+            }
+            let accepted = ["0", "1", "7", "42", "999999999999"].contains(&s);
+            assert_eq!(fast.is_some(), accepted, "{s}");
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ use tracing::{debug, info};
 use crate::blocking::timeout_reply;
 use crate::clients::ClientInfo;
 use crate::config::Config;
+use crate::dispatch::CommandMemo;
 use crate::engine::{BatchEnd, Cmd, Engine};
 use crate::ks::Argv;
 use crate::server::{Server, Stats};
@@ -95,6 +96,8 @@ pub struct Conn<E: Engine> {
     pub cfg: Arc<Config>,
     /// The name of the command being executed (CLIENT INFO's `cmd=`).
     pub current_cmd: &'static str,
+    /// The last command resolved (see [`CommandMemo`]).
+    pub(crate) memo: CommandMemo,
 }
 
 /// Serves one client until it disconnects or is closed.
@@ -144,6 +147,7 @@ impl<E: Engine> Conn<E> {
             replies: Vec::with_capacity(16),
             cfg,
             current_cmd: "",
+            memo: CommandMemo::default(),
         }
     }
 

@@ -151,6 +151,41 @@ pub fn resolve(argv: &Argv) -> Result<&'static CommandSpec, Reply> {
     }
 }
 
+/// Longest command name [`CommandMemo`] remembers.
+pub const MEMO_NAME_MAX: usize = 16;
+
+/// A connection's memo of the last command it resolved, by its exact name
+/// bytes: a pipelined client repeats the same command, and comparing a few
+/// bytes is much cheaper than a case-insensitive table lookup. Only
+/// top-level commands without subcommands are remembered (their spec
+/// depends on the name alone; arity is still checked every time).
+#[derive(Default)]
+pub struct CommandMemo {
+    name: [u8; MEMO_NAME_MAX],
+    len: usize,
+    spec: Option<&'static CommandSpec>,
+}
+
+impl CommandMemo {
+    /// The spec running `argv` ([`resolve`]'s answer), from the memo when
+    /// `argv[0]` is the remembered name and the arity fits.
+    pub fn resolve(&mut self, argv: &Argv) -> Result<&'static CommandSpec, Reply> {
+        let name = &argv[0][..];
+        if let Some(spec) = self.spec {
+            if name == &self.name[..self.len] && spec.check_arity(argv.len()).is_ok() {
+                return Ok(spec);
+            }
+        }
+        let spec = resolve(argv)?;
+        if spec.subcommands.is_empty() && !spec.name.contains('|') && name.len() <= MEMO_NAME_MAX {
+            self.name[..name.len()].copy_from_slice(name);
+            self.len = name.len();
+            self.spec = Some(spec);
+        }
+        Ok(spec)
+    }
+}
+
 /// EXEC rejected before running (arity, auth): Redis's `execCommandAbort`
 /// text, "EXECABORT Transaction discarded because of: <error without ERR>".
 fn exec_abort(r: Reply) -> Reply {
@@ -202,7 +237,7 @@ impl<E: Engine> Conn<E> {
     pub async fn handle(&mut self, argv: Argv) -> io::Result<()> {
         debug_assert!(!argv.is_empty(), "the parser never yields an empty request");
         // Unknown command / subcommand and arity, with Redis's texts.
-        let spec = match resolve(&argv) {
+        let spec = match self.memo.resolve(&argv) {
             Ok(spec) => spec,
             Err(e) => return self.reject(e, is_exec(&argv)).await,
         };
@@ -665,6 +700,42 @@ mod tests {
         assert_eq!(parse_i64(b"+1"), None);
         assert_eq!(parse_i64(b" 1"), None);
         assert_eq!(parse_i64(b""), None);
+    }
+
+    fn words(w: &[&'static str]) -> Argv {
+        w.iter().map(|s| Bytes::from_static(s.as_bytes())).collect()
+    }
+
+    #[test]
+    fn memo_answers_like_resolve() {
+        let mut memo = CommandMemo::default();
+        let cases: &[&[&'static str]] = &[
+            &["SET", "k", "v"],
+            &["SET", "k", "v"],
+            &["SET", "k"],
+            &["set", "k", "v", "EX", "1"],
+            &["GET", "k"],
+            &["GET", "k", "x"],
+            &["GET", "k"],
+            &["client", "list"],
+            &["client", "nosuch"],
+            &["client", "list"],
+            &["nosuch", "a"],
+            &["GET", "k"],
+        ];
+        for argv in cases {
+            let argv = words(argv);
+            let want = resolve(&argv).map(|s| s.name);
+            assert_eq!(memo.resolve(&argv).map(|s| s.name), want, "{argv:?}");
+        }
+        assert_eq!(memo.spec.map(|s| s.name), Some("get"));
+        let long = words(&["averyveryverylongcommandname", "x"]);
+        assert!(memo.resolve(&long).is_err());
+        assert_eq!(
+            memo.spec.map(|s| s.name),
+            Some("get"),
+            "errors are not remembered"
+        );
     }
 
     fn err_bytes(r: Reply) -> Vec<u8> {
