@@ -224,6 +224,24 @@ pub fn slot_of(key: &[u8]) -> usize {
     key_slot(key).index()
 }
 
+/// Where a key lives: its slot's table and its hash in it. Computed once
+/// when one operation both looks a key up and inserts it (SET of a new key).
+#[derive(Clone, Copy)]
+struct KeyPos {
+    slot: usize,
+    hash: u64,
+}
+
+impl KeyPos {
+    #[inline]
+    fn of(key: &[u8]) -> KeyPos {
+        KeyPos {
+            slot: slot_of(key),
+            hash: hash_bytes(key),
+        }
+    }
+}
+
 impl Db {
     pub fn new() -> Db {
         Db {
@@ -278,8 +296,20 @@ impl Db {
         expire_at: u64,
         version: Option<u64>,
     ) -> &mut Node {
+        self.insert_node_at(KeyPos::of(key), key, value, expire_at, version)
+    }
+
+    /// [`Db::insert_node_v`] at a position already computed for `key`.
+    fn insert_node_at(
+        &mut self,
+        pos: KeyPos,
+        key: &[u8],
+        value: Value,
+        expire_at: u64,
+        version: Option<u64>,
+    ) -> &mut Node {
         debug_assert!(self.find(key).is_none(), "insert of an existing key");
-        let slot = slot_of(key);
+        debug_assert!(pos.slot == slot_of(key) && pos.hash == hash_bytes(key));
         let mut node = Box::new(Node {
             key: Key::new(key),
             value,
@@ -292,13 +322,18 @@ impl Db {
             Some(v) => node.version = v,
         }
         self.meta.keys += 1;
-        let e = self.slots[slot].insert_unique(hash_bytes(key), node, rehash);
+        let e = self.slots[pos.slot].insert_unique(pos.hash, node, rehash);
         e.into_mut()
     }
 
     fn find_mut_parts(&mut self, key: &[u8]) -> Option<(&mut Node, &mut Meta)> {
+        self.find_mut_at(KeyPos::of(key), key)
+    }
+
+    /// [`Db::find_mut_parts`] at a position already computed for `key`.
+    fn find_mut_at(&mut self, pos: KeyPos, key: &[u8]) -> Option<(&mut Node, &mut Meta)> {
         let Db { slots, meta } = self;
-        let n = slots[slot_of(key)].find_mut(hash_bytes(key), |n| n.key() == key)?;
+        let n = slots[pos.slot].find_mut(pos.hash, |n| n.key() == key)?;
         Some((&mut **n, meta))
     }
 
@@ -427,7 +462,8 @@ impl Db {
         // One lookup on the common paths (a live key is overwritten, an
         // absent one inserted); an expired key is deleted first, as lazy
         // expiry would, then inserted fresh.
-        match self.find_mut_parts(key) {
+        let pos = KeyPos::of(key);
+        match self.find_mut_at(pos, key) {
             Some((node, meta)) if !node.is_expired(now) => {
                 node.value = value;
                 match expire {
@@ -447,7 +483,7 @@ impl Db {
             SetExpire::At(t) => t.max(1),
             _ => 0,
         };
-        self.insert_node(key, value, at);
+        self.insert_node_at(pos, key, value, at, None);
     }
 
     /// Deletes a live key; returns whether it existed (an expired key is
