@@ -366,7 +366,23 @@ impl NodeHandle {
         )
         .await
         .map_err(StartError::Io)?;
+        // Every hosted group is in the table from the start (leader unknown
+        // until Raft reports one): "hosted" is what gossip and the server
+        // read from it, and a group with no leader change yet is hosted too.
         let leaders = LeaderTable::default();
+        {
+            let mut table = leaders.write().expect("leader table lock");
+            for g in mr.groups() {
+                let s = mr.status(g).expect("listed group");
+                table.insert(
+                    g,
+                    driver::LeaderInfo {
+                        leader: s.leader,
+                        term: s.term,
+                    },
+                );
+            }
+        }
         // Gossip follows the node's map and offers the maps it pulls to it.
         let offer_to: MapCache = maps.clone();
         let gossip = gossip::start_for_node(

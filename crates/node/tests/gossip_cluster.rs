@@ -177,6 +177,10 @@ async fn gossip_pfail_fail_and_recovery() {
 async fn gossip_leader_hint_reaches_a_node_not_hosting_the_group() {
     timeout(TEST_TIMEOUT, async {
         let c = Cluster::start().await;
+        // Hosted groups are listed from the start, before any election, so
+        // gossip never mistakes one for a remote group.
+        assert!(c.node(3).leader(G1).is_some(), "G1 is hosted by node 3");
+        assert!(c.node(3).leader(G2).is_none(), "G2 is not hosted by node 3");
         let mut leader = None;
         wait_until("group 2 elects a leader known to node 3 by gossip", || {
             let l1 = c.node(1).leader(G2).and_then(|l| l.leader);
