@@ -18,8 +18,9 @@
 //! After each round the driver also publishes the metadata replica's map
 //! when it changed ([`MapCache::offer`]), forwards ready keys of leader
 //! groups to the server's bounded channel ([`READY_KEYS_CAPACITY`], overflow
-//! dropped and counted, so the server can re-check), and settles leadership transfers: a transfer is answered when
-//! this node sees the target lead the group, and re-requested every
+//! dropped and counted, so the server can re-check), and settles leadership
+//! transfers: a transfer is answered when this node sees the target lead
+//! the group, and re-requested every
 //! [`TRANSFER_RETRY`] until [`TRANSFER_TIMEOUT`] (a forwarded request is a
 //! single Raft message and may be lost).
 //!
