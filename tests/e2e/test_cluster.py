@@ -284,3 +284,57 @@ def test_zz_cluster_failover_moves_leadership(cluster3):
     # follow other shards; a plain sanity check of the error path:
     with pytest.raises(redis.ResponseError):
         target.client().execute_command("CLUSTER", "FAILOVER", "bogus")
+
+
+# Failovers during the load of the hold test.
+HOLD_FAILOVERS = 4
+# Pipeline depth of each writer in the hold test.
+HOLD_PIPELINE = 16
+
+
+def test_zz_failover_under_load_answers_moved_not_clusterdown(cluster3):
+    """Leadership moving (CLUSTER FAILOVER) under a pipelined write load:
+    every command is answered OK or -MOVED to the new leader, never
+    -CLUSTERDOWN or -TRYAGAIN (the server holds commands refused while
+    leadership changes, cluster_engine.rs LEADER_CHANGE_HOLD). Before the
+    hold, each failover produced dozens of both, and redis-benchmark sleeps
+    a second per -CLUSTERDOWN. Runs last (it moves leaders)."""
+    slot = 0
+    tag = key_for_slot(slot, prefix="hold")  # keys {tag}:... all hash to `slot`
+    stop = threading.Event()
+    replies = {}
+    lock = threading.Lock()
+
+    def writer(node):
+        c = node.client()
+        i = 0
+        while not stop.is_set():
+            p = c.pipeline(transaction=False)
+            for _ in range(HOLD_PIPELINE):
+                p.set(f"{{{tag}}}:{node.index}-{i}", "v")
+                i += 1
+            for r in p.execute(raise_on_error=False):
+                kind = "ok" if r is True else type(r).__name__ + ": " + str(r)[:60]
+                if isinstance(r, redis.exceptions.MovedError):
+                    kind = "moved"
+                with lock:
+                    replies[kind] = replies.get(kind, 0) + 1
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in cluster3.nodes]
+    for t in threads:
+        t.start()
+    try:
+        for k in range(HOLD_FAILOVERS):
+            time.sleep(0.4)
+            _, _, leader, followers = cluster3.shard_of_slot(slot)
+            target = followers[k % len(followers)]
+            assert target.client().execute_command("CLUSTER", "FAILOVER") == "OK"
+            cluster3.wait_leader_elsewhere(slot, leader, timeout=FAILOVER_VISIBLE_S)
+        time.sleep(0.4)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=TOOL_TIMEOUT_S)
+    others = {k: v for k, v in replies.items() if k not in ("ok", "moved")}
+    assert not others, f"replies during failovers: {replies}"
+    assert replies.get("ok", 0) > 0 and replies.get("moved", 0) > 0, replies

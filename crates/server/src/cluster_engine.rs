@@ -26,6 +26,15 @@
 //! clients of those keys re-propose their command, first come first served.
 //! A client parked on a group this node stops leading is answered `-MOVED`.
 //!
+//! Leadership changes are held, not reported: a command refused because
+//! its shard's leadership is moving (no leader known yet, a transfer in
+//! progress, its entry superseded: certainly not executed each time) is
+//! re-routed and re-run for up to [`LEADER_CHANGE_HOLD`], so clients see
+//! `-MOVED` to the new leader (or just their reply) instead of
+//! `-CLUSTERDOWN`/`-TRYAGAIN` during a CLUSTER FAILOVER, a balancing
+//! hand-back or a quick election. Only a pipeline's refused *tail* is
+//! re-run, so its order holds.
+//!
 //! Keyless commands (DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHALL, FLUSHDB) act
 //! on the shards this node currently leads, as Redis Cluster's do on the
 //! node's own slots.
@@ -83,6 +92,16 @@ pub const STATS_PERIOD: Duration = Duration::from_secs(1);
 /// for before answering (Redis answers at once; waiting a little makes the
 /// reply mean "done" in the common case).
 pub const FAILOVER_WAIT: Duration = Duration::from_secs(3);
+/// How long a command refused because its shard's leadership is changing
+/// (no leader known, a transfer in progress, its entry superseded) is held
+/// here and retried before the refusal is sent. A planned transfer settles
+/// in milliseconds and a crash election in about half a second; clients
+/// react to `-CLUSTERDOWN` far more slowly (redis-benchmark sleeps 1 s,
+/// redis-py re-reads the whole map), so a short wait in the server is
+/// the fastest way through. Longer than this, the shard is really down.
+pub const LEADER_CHANGE_HOLD: Duration = Duration::from_secs(1);
+/// Polling interval while a command is held ([`LEADER_CHANGE_HOLD`]).
+pub const LEADER_CHANGE_POLL: Duration = Duration::from_millis(5);
 /// Default GETKEYSINSLOT reply bound is the client's count; this caps it.
 pub const MAX_GETKEYSINSLOT: u64 = slotraft_keyspace::MAX_KEYS_IN_SLOT_REPLY as u64;
 
@@ -159,7 +178,15 @@ pub struct ClusterEngine(Arc<Inner>);
 
 /// What one command of a batch came to.
 enum One {
+    /// Executed (its reply, errors included), or answered without the node.
     Reply(Reply),
+    /// Certainly not executed, for a reason that holding will not change
+    /// (`-MOVED` to a known leader, `-CROSSSLOT`, a full queue...).
+    Refused(Reply),
+    /// Certainly not executed because the shard's leadership is changing;
+    /// the reply is what the client gets if it is still so after
+    /// [`LEADER_CHANGE_HOLD`].
+    Transient(Reply),
     Block {
         group: GroupId,
         keys: Vec<Bytes>,
@@ -684,15 +711,62 @@ impl Balancer {
 
 /// A command's answer from its completion on `group`.
 fn one_of(topo: &Topology<'_>, group: GroupId, slot: SlotId, c: Completion) -> One {
-    match completion_reply(topo, slot, c) {
-        Ok(Outcome::Reply(rep)) => One::Reply(rep),
-        Ok(Outcome::Block(spec)) => One::Block {
-            group,
-            keys: spec.keys,
-            timeout_ms: spec.timeout_ms,
+    match c {
+        Completion::NotExecuted(n) => {
+            let transient = leadership_changing(topo.me, &n);
+            let rep = refused_reply(topo, slot, refusal(n));
+            match transient {
+                true => One::Transient(rep),
+                false => One::Refused(rep),
+            }
+        }
+        c => match completion_reply(topo, slot, c) {
+            Ok(Outcome::Reply(rep)) => One::Reply(rep),
+            Ok(Outcome::Block(spec)) => One::Block {
+                group,
+                keys: spec.keys,
+                timeout_ms: spec.timeout_ms,
+            },
+            Err(e) => One::Reply(e),
         },
-        Err(e) => One::Reply(e),
     }
+}
+
+/// Whether a refusal means "leadership is moving" (worth holding, see
+/// [`LEADER_CHANGE_HOLD`]) rather than a final answer: no leader known,
+/// a redirect to nobody else, an entry superseded by a new leader's, or
+/// Raft dropping the proposal (it does while transferring leadership).
+fn leadership_changing(me: NodeId, n: &NotExecuted) -> bool {
+    match n {
+        NotExecuted::NotLeader(hint) => hint.is_none_or(|h| h == me),
+        NotExecuted::NoLeader | NotExecuted::Superseded | NotExecuted::Dropped(_) => true,
+        NotExecuted::Busy | NotExecuted::ReadTimeout | NotExecuted::UnknownGroup => false,
+    }
+}
+
+/// A routing refusal: transient when it is `-CLUSTERDOWN` for a shard this
+/// node hosts whose Raft group knows no leader right now (rule 4 of
+/// `slotraft_cluster::route`), final otherwise.
+fn route_refusal(view: &View, slot: SlotId, e: Reply) -> One {
+    let leaderless = view
+        .map
+        .slot_owner(slot)
+        .is_some_and(|g| view.leaderless.contains(&g));
+    match leaderless {
+        true => One::Transient(e),
+        false => One::Refused(e),
+    }
+}
+
+/// Where the tail of a run that is worth re-running starts: the first
+/// [`One::Transient`], if every answer from there on is a refusal (none of
+/// them executed, so re-running them keeps the pipeline's order).
+fn retry_from(ones: &[One]) -> Option<usize> {
+    let k = ones.iter().position(|o| matches!(o, One::Transient(_)))?;
+    ones[k..]
+        .iter()
+        .all(|o| matches!(o, One::Transient(_) | One::Refused(_)))
+        .then_some(k)
 }
 
 /// One command's routing facts.
@@ -739,7 +813,7 @@ impl ClusterEngine {
         let slots = slots_of(cmd.spec, &cmd.argv);
         let routed = route_cmd(view, flags, &slots, kind != Kind::Read);
         let group = match routed.route {
-            Route::Error(e) => return One::Reply(e),
+            Route::Error(e) => return route_refusal(view, routed.slot, e),
             Route::NoKeys => return One::Reply(self.keyless(r, view, cmd).await),
             Route::Local(g) | Route::LocalFollowerRead(g) => g,
         };
@@ -796,7 +870,7 @@ impl ClusterEngine {
             routed
                 .into_iter()
                 .map(|x| match x.route {
-                    Route::Error(e) => One::Reply(e),
+                    Route::Error(e) => route_refusal(view, x.slot, e),
                     Route::NoKeys => unreachable!("runs with keyless commands are not batched"),
                     Route::Local(g) | Route::LocalFollowerRead(g) => {
                         let c = answers.next().expect("one answer per job");
@@ -805,6 +879,53 @@ impl ClusterEngine {
                 })
                 .collect()
         })
+    }
+
+    /// Runs one run of a batch (see [`Self::run_batched`]).
+    async fn run_once(
+        &self,
+        r: &Running,
+        view: &View,
+        flags: ConnFlags,
+        kind: Kind,
+        run: &[Cmd],
+    ) -> Vec<One> {
+        match self.run_batched(r, view, flags, kind, run) {
+            Some(batch) => batch.await,
+            None => {
+                let each = run.iter().map(|c| self.run_one(r, view, flags, c));
+                futures::future::join_all(each).await
+            }
+        }
+    }
+
+    /// [`Self::run_once`], holding the run's tail while leadership of its
+    /// shard changes: the refused tail ([`retry_from`]) is re-routed with
+    /// a fresh view and re-run every [`LEADER_CHANGE_POLL`] until it gets
+    /// a final answer or [`LEADER_CHANGE_HOLD`] has passed. Safe because
+    /// every re-run command was certainly not executed, and in order
+    /// because only a tail is re-run. `view` is left at the newest view.
+    async fn run_held(
+        &self,
+        r: &Running,
+        view: &mut View,
+        flags: ConnFlags,
+        kind: Kind,
+        run: &[Cmd],
+    ) -> Vec<One> {
+        let mut ones = self.run_once(r, view, flags, kind, run).await;
+        let deadline = tokio::time::Instant::now() + LEADER_CHANGE_HOLD;
+        while let Some(k) = retry_from(&ones) {
+            if tokio::time::Instant::now() + LEADER_CHANGE_POLL > deadline {
+                break;
+            }
+            tokio::time::sleep(LEADER_CHANGE_POLL).await;
+            *view = r.view();
+            let again = self.run_once(r, view, flags, kind, &run[k..]).await;
+            ones.truncate(k);
+            ones.extend(again);
+        }
+        ones
     }
 
     /// Parks `client` after its command blocked on `group`, then re-checks
@@ -965,6 +1086,36 @@ fn ints(reply: Reply) -> Option<Vec<u64>> {
         .collect()
 }
 
+impl ClusterEngine {
+    /// One attempt at a transaction: routed as one write (it is proposed
+    /// as one entry, always on the leader) with a fresh view.
+    async fn exec_multi_once(
+        &self,
+        r: &Running,
+        flags: ConnFlags,
+        slots: &[SlotId],
+        cmds: &[Argv],
+        watched: &[(Bytes, u64)],
+    ) -> One {
+        let view = r.view();
+        let routed = route_cmd(&view, flags, slots, true);
+        let group = match routed.route {
+            Route::Error(e) => return route_refusal(&view, routed.slot, e),
+            Route::NoKeys => match view.led_groups().first() {
+                Some(g) => *g,
+                None => return One::Refused(Reply::error(slotraft_cluster::route::ERR_DOWN)),
+            },
+            Route::Local(g) | Route::LocalFollowerRead(g) => g,
+        };
+        let op = Op::Multi {
+            cmds: cmds.to_vec(),
+            watched: watched.to_vec(),
+        };
+        let c = r.node.propose(group, op).await;
+        one_of(&view.topology(), group, routed.slot, c)
+    }
+}
+
 impl Engine for ClusterEngine {
     async fn execute_batch(
         &self,
@@ -977,7 +1128,7 @@ impl Engine for ClusterEngine {
             out.extend(cmds.iter().map(|_| not_served()));
             return BatchEnd::Done;
         };
-        let view = r.view();
+        let mut view = r.view();
         let mut i = 0;
         while i < cmds.len() {
             let kind = kind_of(cmds[i].spec);
@@ -987,18 +1138,12 @@ impl Engine for ClusterEngine {
                     end += 1;
                 }
             }
-            let ones = match self.run_batched(&r, &view, flags, kind, &cmds[i..end]) {
-                Some(batch) => batch.await,
-                None => {
-                    let run = cmds[i..end]
-                        .iter()
-                        .map(|c| self.run_one(&r, &view, flags, c));
-                    futures::future::join_all(run).await
-                }
-            };
+            let ones = self
+                .run_held(&r, &mut view, flags, kind, &cmds[i..end])
+                .await;
             for (k, one) in ones.into_iter().enumerate() {
                 match one {
-                    One::Reply(rep) => out.push(rep),
+                    One::Reply(rep) | One::Refused(rep) | One::Transient(rep) => out.push(rep),
                     One::Block {
                         group,
                         keys,
@@ -1029,32 +1174,24 @@ impl Engine for ClusterEngine {
         let Some(r) = self.running().cloned() else {
             return not_served();
         };
-        let view = r.view();
         let mut slots: Vec<SlotId> = cmds
             .iter()
             .filter_map(|a| ks::resolve(a).ok().map(|s| slots_of(s, a)))
             .flatten()
             .collect();
         slots.extend(watched.iter().map(|(k, _)| key_slot(k)));
-        // A transaction is proposed as one entry: always on the leader.
-        let routed = route_cmd(&view, flags, &slots, true);
-        let group = match routed.route {
-            Route::Error(e) => return e,
-            Route::NoKeys => match view.led_groups().first() {
-                Some(g) => *g,
-                None => return Reply::error(slotraft_cluster::route::ERR_DOWN),
-            },
-            Route::Local(g) | Route::LocalFollowerRead(g) => g,
-        };
-        let op = Op::Multi {
-            cmds: cmds.to_vec(),
-            watched: watched.to_vec(),
-        };
-        let c = r.node.propose(group, op).await;
-        match completion_reply(&view.topology(), routed.slot, c) {
-            Ok(Outcome::Reply(rep)) => rep,
-            Ok(Outcome::Block(_)) => unreachable!("transactions never block"),
-            Err(e) => e,
+        // Held like a batch's run while leadership changes (`run_held`).
+        let deadline = tokio::time::Instant::now() + LEADER_CHANGE_HOLD;
+        loop {
+            match self.exec_multi_once(&r, flags, &slots, cmds, watched).await {
+                One::Transient(_)
+                    if tokio::time::Instant::now() + LEADER_CHANGE_POLL <= deadline =>
+                {
+                    tokio::time::sleep(LEADER_CHANGE_POLL).await;
+                }
+                One::Reply(rep) | One::Refused(rep) | One::Transient(rep) => return rep,
+                One::Block { .. } => unreachable!("transactions never block"),
+            }
         }
     }
 
@@ -1199,5 +1336,47 @@ impl ViewHandle {
 
     pub fn map(&self) -> &ClusterMap {
         &self.0.map
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok() -> One {
+        One::Reply(Reply::Simple(Bytes::from_static(b"OK")))
+    }
+    fn down() -> One {
+        One::Transient(Reply::error(slotraft_cluster::route::ERR_DOWN))
+    }
+    fn moved() -> One {
+        One::Refused(Reply::error("MOVED 0 127.0.0.1:7000"))
+    }
+
+    #[test]
+    fn only_a_refused_tail_is_re_run() {
+        assert_eq!(retry_from(&[ok(), down(), down()]), Some(1));
+        assert_eq!(retry_from(&[ok(), down(), moved(), down()]), Some(1));
+        assert_eq!(retry_from(&[down()]), Some(0));
+        // Something after the first transient refusal executed: re-running
+        // the refusal would reorder the pipeline.
+        assert_eq!(retry_from(&[down(), ok()]), None);
+        assert_eq!(retry_from(&[ok(), moved()]), None);
+        assert_eq!(retry_from(&[]), None);
+    }
+
+    #[test]
+    fn leadership_changes_are_transient_and_limits_are_not() {
+        let me = NodeId::new(1);
+        let other = NodeId::new(2);
+        assert!(leadership_changing(me, &NotExecuted::NoLeader));
+        assert!(leadership_changing(me, &NotExecuted::Superseded));
+        assert!(leadership_changing(me, &NotExecuted::NotLeader(None)));
+        assert!(leadership_changing(me, &NotExecuted::NotLeader(Some(me))));
+        assert!(leadership_changing(me, &NotExecuted::Dropped("transfer".into())));
+        assert!(!leadership_changing(me, &NotExecuted::NotLeader(Some(other))));
+        assert!(!leadership_changing(me, &NotExecuted::Busy));
+        assert!(!leadership_changing(me, &NotExecuted::ReadTimeout));
+        assert!(!leadership_changing(me, &NotExecuted::UnknownGroup));
     }
 }
