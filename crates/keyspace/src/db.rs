@@ -25,6 +25,7 @@
 
 use crate::args::WrongType;
 use crate::rng::{hash_bytes, mix64, FixedState, Rng};
+use crate::small::SmallBytes;
 use crate::types::{Kind, Value};
 use bytes::Bytes;
 use hashbrown::{HashSet, HashTable};
@@ -34,41 +35,16 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 /// Keys up to this length are stored inside the node.
-pub const INLINE_KEY: usize = 22;
+pub const INLINE_KEY: usize = crate::small::INLINE_BYTES;
 /// Bits of the key hash used as the position inside a slot in SCAN cursors.
 pub const SCAN_POS_BITS: u32 = 40;
 /// RANDOMKEY retries when it draws logically expired keys.
 pub const RANDOMKEY_MAX_TRIES: usize = 100;
 
-#[derive(Clone, Debug)]
-enum Key {
-    Inline(u8, [u8; INLINE_KEY]),
-    Heap(Box<[u8]>),
-}
-
-impl Key {
-    fn new(k: &[u8]) -> Key {
-        if k.len() <= INLINE_KEY {
-            let mut buf = [0u8; INLINE_KEY];
-            buf[..k.len()].copy_from_slice(k);
-            Key::Inline(k.len() as u8, buf)
-        } else {
-            Key::Heap(k.into())
-        }
-    }
-    #[inline]
-    fn as_bytes(&self) -> &[u8] {
-        match self {
-            Key::Inline(n, b) => &b[..*n as usize],
-            Key::Heap(b) => b,
-        }
-    }
-}
-
 /// One key with its value and metadata.
 #[derive(Clone, Debug)]
 pub struct Node {
-    key: Key,
+    key: SmallBytes,
     value: Value,
     /// Absolute unix ms; 0 = no expiry (a stored expiry is always > 0).
     expire_at: u64,
@@ -258,6 +234,19 @@ impl Db {
             .map(|b| &**b)
     }
 
+    /// Starts loading the cache lines a later access to `key` will need:
+    /// the probe touches the slot's table (its control bytes) and
+    /// prefetches every candidate node instead of comparing keys, so the
+    /// probes of a batch of keys overlap their misses. A hint: no effect
+    /// on state or replies.
+    pub fn prefetch(&self, key: &[u8]) {
+        let pos = KeyPos::of(key);
+        let _ = self.slots[pos.slot].find(pos.hash, |n| {
+            slotraft_types::hint::prefetch_read(&**n);
+            false
+        });
+    }
+
     /// Removes a key (expired or not): THE delete path (bumps the slot's
     /// delete version for WATCH, keeps counters and the expiry index right).
     fn remove_node(&mut self, key: &[u8]) -> Option<Box<Node>> {
@@ -311,7 +300,7 @@ impl Db {
         debug_assert!(self.find(key).is_none(), "insert of an existing key");
         debug_assert!(pos.slot == slot_of(key) && pos.hash == hash_bytes(key));
         let mut node = Box::new(Node {
-            key: Key::new(key),
+            key: SmallBytes::new(key),
             value,
             expire_at: 0,
             version: 0,

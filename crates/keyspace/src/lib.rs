@@ -47,6 +47,7 @@ pub mod db;
 pub mod f80;
 pub mod glob;
 pub mod rng;
+pub mod small;
 pub mod snapshot;
 pub mod types;
 
@@ -153,6 +154,17 @@ impl Keyspace {
         ExecCtx {
             now_ms: self.last_now_ms,
             ..*ctx
+        }
+    }
+
+    /// Prefetch hint for a command about to be executed (see
+    /// [`Db::prefetch`]): the caller applying a batch calls this for the
+    /// next few commands before executing them. It guesses that argument 1
+    /// is the key, which holds for every data command with a key; a wrong
+    /// guess only wastes one probe. No effect on state or replies.
+    pub fn prefetch(&self, argv: &[Bytes]) {
+        if let Some(key) = argv.get(1) {
+            self.db.prefetch(key);
         }
     }
 

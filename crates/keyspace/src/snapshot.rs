@@ -19,6 +19,7 @@
 
 use crate::args::MAX_STRING_LEN;
 use crate::db::Db;
+use crate::small::SmallBytes;
 use crate::types::{Hash, List, Set, Value, ZSet};
 use crate::Keyspace;
 use std::io::{self, Read, Write};
@@ -234,7 +235,7 @@ pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
 pub fn decode_value(r: &mut impl Read) -> io::Result<Value> {
     let t = read_u8(r)?;
     if t == V_STR {
-        return Ok(Value::Str(read_bytes(r)?.into_boxed_slice()));
+        return Ok(Value::Str(SmallBytes::from_vec(read_bytes(r)?)));
     }
     let n = read_varint(r)?;
     if n == 0 {

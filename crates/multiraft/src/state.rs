@@ -82,6 +82,13 @@ impl StateMachine {
         }
     }
 
+    /// Prefetch hint for an op about to be applied ([`Keyspace::prefetch`]).
+    pub fn prefetch(&self, op: &Op) {
+        if let (StateMachine::Shard(ks), Op::Cmd(argv)) = (self, op) {
+            ks.prefetch(argv);
+        }
+    }
+
     /// A read served after a ReadIndex round. The metadata group answers
     /// any read with its encoded map (`ClusterMap::encode_snapshot`), which
     /// is how a node pulls a linearizable map through any member.

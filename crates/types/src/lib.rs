@@ -5,10 +5,12 @@
 //! silent safety bugs, so each gets its own type and the compiler keeps them
 //! apart. Conversions are explicit (`.get()` / `::new`).
 //!
-//! This crate is sans-IO and has no dependencies.
+//! This crate is sans-IO and has no dependencies. It also holds the one
+//! memory hint the hot loops share ([`hint`]).
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // one audited exception: `hint::prefetch_read`
 
+pub mod hint;
 mod slot;
 
 pub use slot::{key_hash_tag, key_slot, SlotId, SLOT_COUNT};

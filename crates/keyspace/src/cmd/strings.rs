@@ -1,8 +1,9 @@
 //! String commands: GET/SET family, counters, ranges and bit operations.
 //!
-//! Strings are stored as exact-size boxed slices (`Value::Str`); in-place
-//! edits (APPEND, SETRANGE, SETBIT) go through [`str_edit`], which turns the
-//! box into a `Vec` and back (realloc, usually in place for large strings).
+//! Strings are stored inline up to 22 bytes, else as exact-size boxed
+//! slices (`Value::Str`, [`SmallBytes`]); in-place edits (APPEND, SETRANGE,
+//! SETBIT) go through [`str_edit`], which turns the string into a `Vec` and
+//! back (no copy for boxed strings: realloc, usually in place).
 //! Every size derived from a client-supplied offset is checked against
 //! `MAX_STRING_LEN` before anything is allocated.
 
@@ -13,6 +14,7 @@ use crate::args::{
 };
 use crate::db::{Db, SetExpire};
 use crate::f80::{self, FloatTarget};
+use crate::small::SmallBytes;
 use crate::types::Value;
 use crate::ExecCtx;
 use bytes::Bytes;
@@ -55,7 +57,7 @@ fn bulk_or_null(v: Option<&[u8]>) -> Reply {
 }
 
 fn str_value(b: &[u8]) -> Value {
-    Value::Str(b.into())
+    Value::Str(SmallBytes::new(b))
 }
 
 fn get(db: &Db, argv: &[Bytes], now: u64) -> CmdResult {
@@ -275,7 +277,12 @@ fn incr_generic(db: &mut Db, key: &[u8], by: i64, now: u64) -> CmdResult {
         Some(s) => args::parse_canonical_i64(s).ok_or_else(|| err(ERR_NOT_INTEGER))?,
     };
     let new = cur.checked_add(by).ok_or_else(|| err(ERR_OVERFLOW))?;
-    db.set(key, Value::Str(i64_bytes(new).into()), SetExpire::Keep, now);
+    db.set(
+        key,
+        Value::Str(SmallBytes::new(&i64_bytes(new))),
+        SetExpire::Keep,
+        now,
+    );
     Ok(Reply::Int(new))
 }
 
@@ -321,7 +328,12 @@ fn str_edit<R>(
     f: impl FnOnce(&mut Vec<u8>) -> R,
 ) -> Result<R, Reply> {
     if db.get_str(key, now)?.is_none() {
-        db.set(key, Value::Str(Box::default()), SetExpire::Clear, now);
+        db.set(
+            key,
+            Value::Str(SmallBytes::default()),
+            SetExpire::Clear,
+            now,
+        );
     }
     let mut guard = db
         .get_mut::<Value>(key, now)?
@@ -332,7 +344,7 @@ fn str_edit<R>(
     let mut v = std::mem::take(b).into_vec();
     let r = f(&mut v);
     debug_assert!(v.len() <= MAX_STRING_LEN);
-    *b = v.into_boxed_slice();
+    *b = SmallBytes::from_vec(v);
     Ok(r)
 }
 

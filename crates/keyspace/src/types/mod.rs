@@ -8,6 +8,8 @@
 //! belong to K2 (lists/sets/zsets), who may change their internals but
 //! must keep the small contract documented at the top of each file.
 
+use crate::small::SmallBytes;
+
 pub mod hash;
 pub mod list;
 pub mod set;
@@ -21,7 +23,8 @@ pub use zset::ZSet;
 /// What a key holds.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
-    Str(Box<[u8]>),
+    /// Short strings inline ([`SmallBytes`]), no heap block.
+    Str(SmallBytes),
     List(Box<List>),
     Hash(Box<Hash>),
     Set(Box<Set>),
@@ -66,7 +69,7 @@ impl Value {
     /// Approximate heap bytes used by the payload.
     pub fn mem_usage(&self) -> usize {
         match self {
-            Value::Str(s) => s.len(),
+            Value::Str(s) => s.heap_len(),
             Value::List(l) => l.mem_usage(),
             Value::Hash(h) => h.mem_usage(),
             Value::Set(s) => s.mem_usage(),
@@ -121,7 +124,7 @@ macro_rules! kind {
 }
 impl Kind for Value {
     fn new_value() -> Value {
-        Value::Str(Box::default())
+        Value::Str(SmallBytes::default())
     }
     fn from_ref(v: &Value) -> Option<&Self> {
         Some(v)
