@@ -1373,8 +1373,14 @@ mod tests {
         assert!(leadership_changing(me, &NotExecuted::Superseded));
         assert!(leadership_changing(me, &NotExecuted::NotLeader(None)));
         assert!(leadership_changing(me, &NotExecuted::NotLeader(Some(me))));
-        assert!(leadership_changing(me, &NotExecuted::Dropped("transfer".into())));
-        assert!(!leadership_changing(me, &NotExecuted::NotLeader(Some(other))));
+        assert!(leadership_changing(
+            me,
+            &NotExecuted::Dropped("transfer".into())
+        ));
+        assert!(!leadership_changing(
+            me,
+            &NotExecuted::NotLeader(Some(other))
+        ));
         assert!(!leadership_changing(me, &NotExecuted::Busy));
         assert!(!leadership_changing(me, &NotExecuted::ReadTimeout));
         assert!(!leadership_changing(me, &NotExecuted::UnknownGroup));
