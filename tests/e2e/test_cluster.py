@@ -54,6 +54,20 @@ def test_slots_cover_every_slot_with_three_replicas(cluster3):
         assert len(followers) == 2 and leader not in followers
 
 
+def test_leaders_start_on_their_preferred_nodes(cluster3):
+    """Each shard's preferred replica (first in the map; `cluster create`
+    spreads them over the nodes) calls the first election itself
+    (driver.rs PREFERRED_CAMPAIGN_TICKS), so a new cluster needs no
+    leadership hand-back: before, every new cluster moved its leaders ~4 s
+    after creation, and clients started in that window saw -MOVED churn.
+    Runs before any test that moves leaders."""
+    leaders = [leader.index for _, _, leader, _ in cluster3.slots()]
+    assert sorted(leaders) == [n.index for n in cluster3.nodes], leaders
+    handbacks = [line for line in cluster3.logs().splitlines()
+                 if "leadership handed to the preferred leader" in line]
+    assert not handbacks, handbacks
+
+
 def test_redis_cli_cluster_mode_every_shard(cluster3):
     entry = cluster3.node(1)
     for lo, hi, leader, _ in cluster3.slots():

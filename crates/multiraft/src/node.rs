@@ -321,6 +321,14 @@ impl<S: Storage> MultiRaft<S> {
         }
     }
 
+    /// Starts an election for `group` now (a pre-vote first when PreVote is
+    /// on, so a member that still hears from a leader is not disrupted).
+    /// No-op on the leader.
+    pub fn campaign(&mut self, group: GroupId) -> Result<(), NotExecuted> {
+        self.group_mut(group)?.raw.campaign();
+        Ok(())
+    }
+
     /// Starts handing `group`'s leadership to `to`, from any member: the
     /// leader starts the transfer, a follower forwards the request to the
     /// leader it knows (see the module doc). `Ok` means "requested", not

@@ -77,7 +77,18 @@ pub const TRANSFER_RETRY: Duration = Duration::from_millis(250);
 /// many applied entries.
 pub const SNAPSHOT_LOG_ENTRIES: u64 = 20_000;
 
-/// One answer ready to be sent.
+/// When the preferred replica of a leaderless shard (its first replica in
+/// the map) calls an election itself after the driver starts, instead of
+/// waiting for a randomized timeout that any replica may win first: the
+/// first ticks are spent before the others' earliest timeout
+/// ([`DEFAULT_ELECTION_TICK`]), and every node of a new cluster starts
+/// within a few ms of the others. So a new or fully restarted cluster
+/// comes up with its leaders where the balancer wants them, with no
+/// hand-back (and its -MOVED churn) seconds later. PreVote keeps a
+/// campaign from disrupting a shard that already has a leader.
+pub const PREFERRED_CAMPAIGN_TICKS: [u64; 4] = [5, 10, 15, 20];
+
+/// One answer ready to be sent./// One answer ready to be sent.
 pub enum Answer {
     One(oneshot::Sender<Completion>, Completion),
     /// Every job of a [`Request::Batch`], in submission order.
@@ -263,6 +274,7 @@ impl Driver {
             next: 1,
         };
         let mut next_tick = Instant::now() + DEFAULT_TICK;
+        let mut ticks: u64 = 0;
         // Bounded by `stop` / disconnection; each round does bounded work.
         while !self.stop.load(Ordering::Acquire) {
             // More work already (e.g. entries that became committed when the
@@ -291,6 +303,10 @@ impl Driver {
                     self.mr.report_unreachable(peer);
                 }
                 self.mr.tick();
+                ticks += 1;
+                if PREFERRED_CAMPAIGN_TICKS.contains(&ticks) {
+                    self.campaign_where_preferred();
+                }
                 next_tick += DEFAULT_TICK;
                 // After a long stall do not fire a burst of ticks.
                 if next_tick < Instant::now() {
@@ -520,6 +536,21 @@ impl Driver {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b)) => {
                 fire(b)
+            }
+        }
+    }
+
+    /// Calls an election in every hosted shard that has no leader and
+    /// whose preferred replica is this node ([`PREFERRED_CAMPAIGN_TICKS`]).
+    fn campaign_where_preferred(&mut self) {
+        let me = self.mr.id();
+        let map = self.maps.current();
+        let groups: Vec<GroupId> = self.mr.groups().collect();
+        for g in groups {
+            let preferred = map.shard(g).and_then(|s| s.replicas.first().copied());
+            let leaderless = self.mr.status(g).is_some_and(|s| s.leader.is_none());
+            if preferred == Some(me) && leaderless {
+                let _ = self.mr.campaign(g);
             }
         }
     }
