@@ -538,6 +538,7 @@ impl ClusterEngine {
         let mut maps = r.node.watch_map();
         let mut tick = tokio::time::interval(WATCH_PERIOD);
         let mut balance = Balancer::default();
+        let mut seen_leaders: BTreeMap<GroupId, Option<NodeId>> = BTreeMap::new();
         let mut dropped = r.node.ready_keys_dropped();
         loop {
             tokio::select! {
@@ -553,6 +554,7 @@ impl ClusterEngine {
                         return;
                     }
                     self.redirect_orphans(&r);
+                    log_leader_changes(&r, &mut seen_leaders);
                     balance.step(&r);
                     let now = r.node.ready_keys_dropped();
                     if now != dropped {
@@ -635,6 +637,36 @@ impl ClusterEngine {
             }
             self.0.keys.store(keys, Ordering::Relaxed);
             self.0.expires.store(expires, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Logs (INFO) every change of a hosted shard's leader seen since the last
+/// call, with the new term: the operator's record of elections, transfers
+/// and failovers (sampled every [`WATCH_PERIOD`], so a flap shorter than
+/// that may show as one change).
+fn log_leader_changes(r: &Running, seen: &mut BTreeMap<GroupId, Option<NodeId>>) {
+    let groups: Vec<GroupId> = r
+        .map
+        .read()
+        .shards()
+        .filter(|s| s.hosts(r.me))
+        .map(|s| s.id)
+        .collect();
+    for g in groups {
+        let info = r.node.leader(g);
+        let now = info.as_ref().and_then(|i| i.leader);
+        let before = seen.insert(g, now);
+        if before.is_some_and(|b| b != now) {
+            let fmt =
+                |n: Option<NodeId>| n.map_or_else(|| "none".to_string(), |n| n.get().to_string());
+            info!(
+                group = g.get(),
+                from = %fmt(before.flatten()),
+                to = %fmt(now),
+                term = info.map_or(0, |i| i.term.get()),
+                "shard leader changed"
+            );
         }
     }
 }
