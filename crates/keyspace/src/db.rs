@@ -38,6 +38,9 @@ use std::ops::{Deref, DerefMut};
 pub const INLINE_KEY: usize = crate::small::INLINE_BYTES;
 /// Bits of the key hash used as the position inside a slot in SCAN cursors.
 pub const SCAN_POS_BITS: u32 = 40;
+/// Most keys one [`Db::prefetch`] call works on (the caller's batch
+/// window: their lines must still be cached when their commands run).
+pub const PREFETCH_MAX: usize = 16;
 /// RANDOMKEY retries when it draws logically expired keys.
 pub const RANDOMKEY_MAX_TRIES: usize = 100;
 
@@ -234,17 +237,28 @@ impl Db {
             .map(|b| &**b)
     }
 
-    /// Starts loading the cache lines a later access to `key` will need:
-    /// the probe touches the slot's table (its control bytes) and
-    /// prefetches every candidate node instead of comparing keys, so the
-    /// probes of a batch of keys overlap their misses. A hint: no effect
-    /// on state or replies.
-    pub fn prefetch(&self, key: &[u8]) {
-        let pos = KeyPos::of(key);
-        let _ = self.slots[pos.slot].find(pos.hash, |n| {
-            slotraft_types::hint::prefetch_read(&**n);
-            false
-        });
+    /// Starts loading the cache lines later accesses to `keys` will need
+    /// (at most [`PREFETCH_MAX`]; the rest are ignored). Two passes, so the
+    /// misses of different keys overlap instead of queueing: the first
+    /// hashes every key and prefetches its slot's table header, the second
+    /// (a short loop, so the CPU runs several probes at once) probes each
+    /// table and prefetches every candidate node instead of comparing keys.
+    /// A hint: no effect on state or replies.
+    pub fn prefetch<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) {
+        let mut pos = [(0usize, 0u64); PREFETCH_MAX];
+        let mut n = 0;
+        for key in keys.into_iter().take(PREFETCH_MAX) {
+            let p = KeyPos::of(key);
+            slotraft_types::hint::prefetch_read(&self.slots[p.slot]);
+            pos[n] = (p.slot, p.hash);
+            n += 1;
+        }
+        for &(slot, hash) in &pos[..n] {
+            let _ = self.slots[slot].find(hash, |node| {
+                slotraft_types::hint::prefetch_read(&**node);
+                false
+            });
+        }
     }
 
     /// Removes a key (expired or not): THE delete path (bumps the slot's

@@ -157,15 +157,18 @@ impl Keyspace {
         }
     }
 
-    /// Prefetch hint for a command about to be executed (see
-    /// [`Db::prefetch`]): the caller applying a batch calls this for the
-    /// next few commands before executing them. It guesses that argument 1
-    /// is the key, which holds for every data command with a key; a wrong
-    /// guess only wastes one probe. No effect on state or replies.
-    pub fn prefetch(&self, argv: &[Bytes]) {
-        if let Some(key) = argv.get(1) {
-            self.db.prefetch(key);
-        }
+    /// Prefetch hint for commands about to be executed, in order (see
+    /// [`Db::prefetch`]; at most [`db::PREFETCH_MAX`] are looked at): the
+    /// caller applying a batch calls this for the next few commands before
+    /// executing them. It guesses that argument 1 is the key, which holds
+    /// for every data command with a key; a wrong guess only wastes one
+    /// probe. No effect on state or replies.
+    pub fn prefetch<'a>(&self, argvs: impl IntoIterator<Item = &'a [Bytes]>) {
+        self.db.prefetch(
+            argvs
+                .into_iter()
+                .filter_map(|argv| argv.get(1).map(|k| &k[..])),
+        );
     }
 
     /// Executes one command (the write path: applies a log entry).

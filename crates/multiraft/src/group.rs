@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, VecDeque};
 /// probe and node per key), and asking for a window of keys' cache lines
 /// first overlaps those misses. Small enough that the lines stay in L1/L2
 /// until their op runs.
-pub const APPLY_PREFETCH_WINDOW: usize = 16;
+pub const APPLY_PREFETCH_WINDOW: usize = slotraft_keyspace::db::PREFETCH_MAX;
 
 /// A read waiting for its ReadIndex round or for the apply to catch up.
 pub(crate) type PendingRead = (Vec<Bytes>, Token);
@@ -458,7 +458,7 @@ impl<S: Storage> Group<S> {
         for (i, op) in entry.ops.iter().enumerate() {
             if i % APPLY_PREFETCH_WINDOW == 0 && entry.ops.len() > 1 {
                 let end = (i + APPLY_PREFETCH_WINDOW).min(entry.ops.len());
-                entry.ops[i..end].iter().for_each(|op| self.sm.prefetch(op));
+                self.sm.prefetch(&entry.ops[i..end]);
             }
             let ctx = ExecCtx {
                 now_ms: entry.now_ms,

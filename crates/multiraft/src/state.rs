@@ -82,10 +82,13 @@ impl StateMachine {
         }
     }
 
-    /// Prefetch hint for an op about to be applied ([`Keyspace::prefetch`]).
-    pub fn prefetch(&self, op: &Op) {
-        if let (StateMachine::Shard(ks), Op::Cmd(argv)) = (self, op) {
-            ks.prefetch(argv);
+    /// Prefetch hint for ops about to be applied ([`Keyspace::prefetch`]).
+    pub fn prefetch(&self, ops: &[Op]) {
+        if let StateMachine::Shard(ks) = self {
+            ks.prefetch(ops.iter().filter_map(|op| match op {
+                Op::Cmd(argv) => Some(&argv[..]),
+                _ => None,
+            }));
         }
     }
 
