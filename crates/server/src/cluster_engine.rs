@@ -29,7 +29,8 @@
 //! Leadership changes are held, not reported: a command refused because
 //! its shard's leadership is moving (no leader known yet, a transfer in
 //! progress, its entry superseded: certainly not executed each time) is
-//! re-routed and re-run for up to [`LEADER_CHANGE_HOLD`], so clients see
+//! re-routed and re-run (backing off from 5 to 100 ms) for up to
+//! [`LEADER_CHANGE_HOLD`], so clients see
 //! `-MOVED` to the new leader (or just their reply) instead of
 //! `-CLUSTERDOWN`/`-TRYAGAIN` during a CLUSTER FAILOVER, a balancing
 //! hand-back or a quick election. Only a pipeline's refused *tail* is
@@ -100,8 +101,41 @@ pub const FAILOVER_WAIT: Duration = Duration::from_secs(3);
 /// redis-py re-reads the whole map), so a short wait in the server is
 /// the fastest way through. Longer than this, the shard is really down.
 pub const LEADER_CHANGE_HOLD: Duration = Duration::from_secs(1);
-/// Polling interval while a command is held ([`LEADER_CHANGE_HOLD`]).
+/// First re-try of a held command ([`LEADER_CHANGE_HOLD`]): a planned
+/// transfer has usually settled by then. Each later re-try waits twice as
+/// long, up to [`LEADER_CHANGE_POLL_MAX`], so the clients of a shard in a
+/// long election re-route a dozen times each, not hundreds.
 pub const LEADER_CHANGE_POLL: Duration = Duration::from_millis(5);
+/// Longest wait between two re-tries of a held command.
+pub const LEADER_CHANGE_POLL_MAX: Duration = Duration::from_millis(100);
+
+/// The waits between the re-tries of a held command: doubling from
+/// [`LEADER_CHANGE_POLL`] to [`LEADER_CHANGE_POLL_MAX`], ending before
+/// [`LEADER_CHANGE_HOLD`] has passed since `start`.
+struct HoldBackoff {
+    deadline: tokio::time::Instant,
+    next: Duration,
+}
+
+impl HoldBackoff {
+    fn new() -> HoldBackoff {
+        HoldBackoff {
+            deadline: tokio::time::Instant::now() + LEADER_CHANGE_HOLD,
+            next: LEADER_CHANGE_POLL,
+        }
+    }
+
+    /// Sleeps until the next re-try; false (at once) if the hold is over.
+    async fn wait(&mut self) -> bool {
+        let wake = tokio::time::Instant::now() + self.next;
+        if wake > self.deadline {
+            return false;
+        }
+        tokio::time::sleep_until(wake).await;
+        self.next = (self.next * 2).min(LEADER_CHANGE_POLL_MAX);
+        true
+    }
+}
 /// Default GETKEYSINSLOT reply bound is the client's count; this caps it.
 pub const MAX_GETKEYSINSLOT: u64 = slotraft_keyspace::MAX_KEYS_IN_SLOT_REPLY as u64;
 
@@ -946,12 +980,11 @@ impl ClusterEngine {
         run: &[Cmd],
     ) -> Vec<One> {
         let mut ones = self.run_once(r, view, flags, kind, run).await;
-        let deadline = tokio::time::Instant::now() + LEADER_CHANGE_HOLD;
+        let mut backoff = HoldBackoff::new();
         while let Some(k) = retry_from(&ones) {
-            if tokio::time::Instant::now() + LEADER_CHANGE_POLL > deadline {
+            if !backoff.wait().await {
                 break;
             }
-            tokio::time::sleep(LEADER_CHANGE_POLL).await;
             *view = r.view();
             let again = self.run_once(r, view, flags, kind, &run[k..]).await;
             ones.truncate(k);
@@ -1213,15 +1246,15 @@ impl Engine for ClusterEngine {
             .collect();
         slots.extend(watched.iter().map(|(k, _)| key_slot(k)));
         // Held like a batch's run while leadership changes (`run_held`).
-        let deadline = tokio::time::Instant::now() + LEADER_CHANGE_HOLD;
+        let mut backoff = HoldBackoff::new();
         loop {
             match self.exec_multi_once(&r, flags, &slots, cmds, watched).await {
-                One::Transient(_)
-                    if tokio::time::Instant::now() + LEADER_CHANGE_POLL <= deadline =>
-                {
-                    tokio::time::sleep(LEADER_CHANGE_POLL).await;
+                One::Transient(rep) => {
+                    if !backoff.wait().await {
+                        return rep;
+                    }
                 }
-                One::Reply(rep) | One::Refused(rep) | One::Transient(rep) => return rep,
+                One::Reply(rep) | One::Refused(rep) => return rep,
                 One::Block { .. } => unreachable!("transactions never block"),
             }
         }
@@ -1383,6 +1416,25 @@ mod tests {
     }
     fn moved() -> One {
         One::Refused(Reply::error("MOVED 0 127.0.0.1:7000"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_backs_off_and_ends_within_its_limit() {
+        let start = tokio::time::Instant::now();
+        let mut b = HoldBackoff::new();
+        let mut waits = Vec::new();
+        let mut last = start;
+        while b.wait().await {
+            let now = tokio::time::Instant::now();
+            waits.push(now - last);
+            last = now;
+        }
+        assert_eq!(waits[0], LEADER_CHANGE_POLL);
+        assert_eq!(waits[1], LEADER_CHANGE_POLL * 2);
+        assert!(waits.iter().all(|w| *w <= LEADER_CHANGE_POLL_MAX));
+        assert!(waits.len() <= 16, "{} re-tries", waits.len());
+        assert!(last - start <= LEADER_CHANGE_HOLD);
+        assert!(last - start + LEADER_CHANGE_POLL_MAX > LEADER_CHANGE_HOLD);
     }
 
     #[test]
