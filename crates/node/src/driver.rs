@@ -77,18 +77,18 @@ pub const TRANSFER_RETRY: Duration = Duration::from_millis(250);
 /// many applied entries.
 pub const SNAPSHOT_LOG_ENTRIES: u64 = 20_000;
 
-/// When the preferred replica of a leaderless shard (its first replica in
-/// the map) calls an election itself after the driver starts, instead of
-/// waiting for a randomized timeout that any replica may win first: the
-/// first ticks are spent before the others' earliest timeout
-/// ([`DEFAULT_ELECTION_TICK`]), and every node of a new cluster starts
-/// within a few ms of the others. So a new or fully restarted cluster
+/// The driver ticks (counted from its start) at which this node calls an
+/// election in every leaderless shard whose preferred replica (first in
+/// the map) it is, instead of waiting for a randomized timeout that any
+/// replica may win first. All four come before any replica's earliest
+/// timeout ([`DEFAULT_ELECTION_TICK`]), and the nodes of a new cluster
+/// start within a few ms of each other. So a new or fully restarted cluster
 /// comes up with its leaders where the balancer wants them, with no
 /// hand-back (and its -MOVED churn) seconds later. PreVote keeps a
 /// campaign from disrupting a shard that already has a leader.
 pub const PREFERRED_CAMPAIGN_TICKS: [u64; 4] = [5, 10, 15, 20];
 
-/// One answer ready to be sent./// One answer ready to be sent.
+/// One answer ready to be sent.
 pub enum Answer {
     One(oneshot::Sender<Completion>, Completion),
     /// Every job of a [`Request::Batch`], in submission order.
