@@ -34,7 +34,8 @@
 //! `-MOVED` to the new leader (or just their reply) instead of
 //! `-CLUSTERDOWN`/`-TRYAGAIN` during a CLUSTER FAILOVER, a balancing
 //! hand-back or a quick election. Only a pipeline's refused *tail* is
-//! re-run, so its order holds.
+//! re-run, so its order holds. Only the first second of an outage is held:
+//! a shard leaderless for longer gets its refusals at once.
 //!
 //! Keyless commands (DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHALL, FLUSHDB) act
 //! on the shards this node currently leads, as Redis Cluster's do on the
@@ -167,6 +168,10 @@ struct Running {
     /// Where the identity file lives.
     dir: PathBuf,
     standalone: bool,
+    /// Since when each hosted shard has had no leader, as sampled every
+    /// [`WATCH_PERIOD`] (absent: it has one, or lost it too recently to
+    /// be sampled). Decides whether a refusal is still worth holding.
+    leaderless_since: Mutex<BTreeMap<GroupId, tokio::time::Instant>>,
 }
 
 /// Parked clients and the group each waits on.
@@ -283,6 +288,11 @@ struct View {
     health: BTreeMap<NodeId, NodeHealth>,
     /// Hosted shards whose Raft group knows no leader right now.
     leaderless: std::collections::BTreeSet<GroupId>,
+    /// Those of `leaderless` that have had no leader for
+    /// [`LEADER_CHANGE_HOLD`] or longer: no new leader is coming soon (or
+    /// not one this node can hear of, e.g. it is cut off from the shard's
+    /// majority), so their refusals are sent at once, not held.
+    long_leaderless: std::collections::BTreeSet<GroupId>,
 }
 
 impl View {
@@ -317,11 +327,26 @@ impl Running {
                 l.map(|l| (s.id, l))
             })
             .collect();
-        let leaderless = map
+        let leaderless: std::collections::BTreeSet<GroupId> = map
             .shards()
             .filter(|s| s.hosts(self.me) && !leaders.contains_key(&s.id))
             .map(|s| s.id)
             .collect();
+        let long_leaderless = if leaderless.is_empty() {
+            Default::default()
+        } else {
+            let now = tokio::time::Instant::now();
+            let since = self.leaderless_since.lock();
+            leaderless
+                .iter()
+                .filter(|g| {
+                    since
+                        .get(g)
+                        .is_some_and(|t| now.duration_since(*t) >= LEADER_CHANGE_HOLD)
+                })
+                .copied()
+                .collect()
+        };
         View {
             standalone: self.standalone,
             map,
@@ -329,6 +354,7 @@ impl Running {
             leaders,
             health: self.node.health(),
             leaderless,
+            long_leaderless,
         }
     }
 
@@ -482,6 +508,7 @@ impl ClusterEngine {
             identity: Mutex::new(id),
             dir: p.dir.clone(),
             standalone: p.standalone,
+            leaderless_since: Mutex::new(BTreeMap::new()),
         });
         let _ = self.0.running.set(running.clone());
         self.spawn_background(running);
@@ -678,7 +705,7 @@ impl ClusterEngine {
 /// Logs (INFO) every change of a hosted shard's leader seen since the last
 /// call, with the new term: the operator's record of elections, transfers
 /// and failovers (sampled every [`WATCH_PERIOD`], so a flap shorter than
-/// that may show as one change).
+/// that may show as one change). Also keeps `Running::leaderless_since`.
 fn log_leader_changes(r: &Running, seen: &mut BTreeMap<GroupId, Option<NodeId>>) {
     let groups: Vec<GroupId> = r
         .map
@@ -687,9 +714,19 @@ fn log_leader_changes(r: &Running, seen: &mut BTreeMap<GroupId, Option<NodeId>>)
         .filter(|s| s.hosts(r.me))
         .map(|s| s.id)
         .collect();
+    let mut since = r.leaderless_since.lock();
+    since.retain(|g, _| groups.contains(g));
     for g in groups {
         let info = r.node.leader(g);
         let now = info.as_ref().and_then(|i| i.leader);
+        match now {
+            Some(_) => {
+                since.remove(&g);
+            }
+            None => {
+                since.entry(g).or_insert_with(tokio::time::Instant::now);
+            }
+        }
         let before = seen.insert(g, now);
         if before.is_some_and(|b| b != now) {
             let fmt =
@@ -776,10 +813,12 @@ impl Balancer {
 }
 
 /// A command's answer from its completion on `group`.
-fn one_of(topo: &Topology<'_>, group: GroupId, slot: SlotId, c: Completion) -> One {
+/// `hold_ok`: whether a leadership-change refusal may still be held (see
+/// `View::long_leaderless`).
+fn one_of(topo: &Topology<'_>, group: GroupId, slot: SlotId, c: Completion, hold_ok: bool) -> One {
     match c {
         Completion::NotExecuted(n) => {
-            let transient = leadership_changing(topo.me, &n);
+            let transient = hold_ok && leadership_changing(topo.me, &n);
             let rep = refused_reply(topo, slot, refusal(n));
             match transient {
                 true => One::Transient(rep),
@@ -811,13 +850,14 @@ fn leadership_changing(me: NodeId, n: &NotExecuted) -> bool {
 }
 
 /// A routing refusal: transient when it is `-CLUSTERDOWN` for a shard this
-/// node hosts whose Raft group knows no leader right now (rule 4 of
-/// `slotraft_cluster::route`), final otherwise.
+/// node hosts whose Raft group knows no leader right now, but did not long
+/// ago (rule 4 of `slotraft_cluster::route`; `View::long_leaderless`),
+/// final otherwise.
 fn route_refusal(view: &View, slot: SlotId, e: Reply) -> One {
     let leaderless = view
         .map
         .slot_owner(slot)
-        .is_some_and(|g| view.leaderless.contains(&g));
+        .is_some_and(|g| view.leaderless.contains(&g) && !view.long_leaderless.contains(&g));
     match leaderless {
         true => One::Transient(e),
         false => One::Refused(e),
@@ -887,7 +927,13 @@ impl ClusterEngine {
             Kind::Read => r.node.read(group, cmd.argv.clone()).await,
             Kind::Write | Kind::Blocking => r.node.propose(group, Op::Cmd(cmd.argv.clone())).await,
         };
-        one_of(&view.topology(), group, routed.slot, c)
+        one_of(
+            &view.topology(),
+            group,
+            routed.slot,
+            c,
+            !view.long_leaderless.contains(&group),
+        )
     }
 
     /// A run of two or more keyed reads or writes as one submission to the
@@ -940,7 +986,7 @@ impl ClusterEngine {
                     Route::NoKeys => unreachable!("runs with keyless commands are not batched"),
                     Route::Local(g) | Route::LocalFollowerRead(g) => {
                         let c = answers.next().expect("one answer per job");
-                        one_of(&topo, g, x.slot, c)
+                        one_of(&topo, g, x.slot, c, !view.long_leaderless.contains(&g))
                     }
                 })
                 .collect()
@@ -1177,7 +1223,13 @@ impl ClusterEngine {
             watched: watched.to_vec(),
         };
         let c = r.node.propose(group, op).await;
-        one_of(&view.topology(), group, routed.slot, c)
+        one_of(
+            &view.topology(),
+            group,
+            routed.slot,
+            c,
+            !view.long_leaderless.contains(&group),
+        )
     }
 }
 
@@ -1435,6 +1487,61 @@ mod tests {
         assert!(waits.len() <= 16, "{} re-tries", waits.len());
         assert!(last - start <= LEADER_CHANGE_HOLD);
         assert!(last - start + LEADER_CHANGE_POLL_MAX > LEADER_CHANGE_HOLD);
+    }
+
+    fn view_with_leaderless(long: bool) -> View {
+        use slotraft_cluster::{plan_cluster, ClusterId, MetaCommand, NodeSpec};
+        let nodes: Vec<NodeSpec> = (1..=3)
+            .map(|i| NodeSpec {
+                id: NodeId::new(i),
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 7000 + i as u16,
+                bus_port: 17000 + i as u16,
+            })
+            .collect();
+        let b = plan_cluster(ClusterId(42), &nodes, None, 3).unwrap();
+        let mut map = ClusterMap::new();
+        map.apply(&MetaCommand::Bootstrap(b)).unwrap();
+        let g = map.slot_owner(SlotId::new(0)).unwrap();
+        View {
+            standalone: false,
+            map: Arc::new(map),
+            me: NodeId::new(1),
+            leaders: BTreeMap::new(),
+            health: BTreeMap::new(),
+            leaderless: [g].into_iter().collect(),
+            long_leaderless: if long {
+                [g].into_iter().collect()
+            } else {
+                Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_shard_leaderless_for_long_is_refused_at_once() {
+        let down = || Reply::error(slotraft_cluster::route::ERR_DOWN);
+        let fresh = view_with_leaderless(false);
+        assert!(matches!(
+            route_refusal(&fresh, SlotId::new(0), down()),
+            One::Transient(_)
+        ));
+        let long = view_with_leaderless(true);
+        assert!(matches!(
+            route_refusal(&long, SlotId::new(0), down()),
+            One::Refused(_)
+        ));
+        let topo = long.topology();
+        let g = long.map.slot_owner(SlotId::new(0)).unwrap();
+        let c = || Completion::NotExecuted(NotExecuted::NoLeader);
+        assert!(matches!(
+            one_of(&topo, g, SlotId::new(0), c(), false),
+            One::Refused(_)
+        ));
+        assert!(matches!(
+            one_of(&topo, g, SlotId::new(0), c(), true),
+            One::Transient(_)
+        ));
     }
 
     #[test]
