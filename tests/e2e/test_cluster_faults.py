@@ -213,8 +213,18 @@ def check_acknowledged(cluster, acked, counter=None, incr_bounds=None):
         rc.close()
 
 
-def test_kill9_shard_leader_under_write_load(fresh_cluster3):
-    c = fresh_cluster3
+@pytest.fixture(params=["io-threads-1", "io-threads-2"])
+def placed_cluster3(request):
+    """A fresh 3-node cluster whose nodes run their Raft driver on the event
+    loop (`io-threads 1`, the default) or on a thread of its own
+    (`io-threads 2`): the two driver placements of decision 0009."""
+    c = make_cluster(3, extra_args=["--io-threads", request.param[-1]])
+    yield c
+    teardown_cluster(c)
+
+
+def test_kill9_shard_leader_under_write_load(placed_cluster3):
+    c = placed_cluster3
     c.wait_balanced()
     lo, hi, leader, _ = c.slots()[1]
     w = ShardWriter(c, lo, hi).start()

@@ -1,10 +1,18 @@
-//! The driver thread: the only owner of the node's `MultiRaft`.
+//! The driver: the only owner of the node's `MultiRaft`.
 //!
-//! Why one thread: `MultiRaft` is a sans-IO state machine with a two-phase
-//! cycle (`ready` → persist → `advance_persisted`). One plain thread runs it
-//! in a loop, so the WAL wait (fdatasync) never blocks a tokio worker, and
-//! requests arriving during that wait are proposed together in the next
-//! round (the batching issue 5 asks for falls out of the loop).
+//! Why one owner: `MultiRaft` is a sans-IO state machine with a two-phase
+//! cycle (`ready` → persist → `advance_persisted`). One loop runs it, so
+//! requests arriving during a round's WAL wait (fdatasync) are proposed
+//! together in the next round (the batching issue 5 asks for falls out of
+//! the loop).
+//!
+//! Where it runs ([`crate::DriverPlacement`], decision 0009): as a task on
+//! the server's one-thread runtime (`io-threads 1`, the default: every
+//! hand-off between a client and Raft is a task wake on the same thread,
+//! no system call; the fdatasync blocks that thread, as Redis's
+//! `appendfsync always` blocks its event loop), or on a thread of its own
+//! beside a multi-thread runtime (the fdatasync never blocks a worker).
+//! [`Driver::run`] is the same future in both.
 //!
 //! One round: take requests (at most [`MAX_REQUESTS_PER_ROUND`]) → tick if
 //! [`DEFAULT_TICK`] elapsed → `ready()` → one WAL batch → wait durable if
@@ -38,15 +46,13 @@ use crate::transport::Outbox;
 use bytes::Bytes;
 use slotraft_multiraft::{Completion, GroupStatus, MultiRaft, NotExecuted, Op, Token};
 use slotraft_raft::Message;
-use slotraft_storage::Store;
+use slotraft_storage::{Store, Ticket};
 use slotraft_types::{GroupId, LogIndex, NodeId, Term};
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 /// Raft tick period (design doc §8).
@@ -126,7 +132,7 @@ pub enum Job {
 enum Waiter {
     One(oneshot::Sender<Completion>),
     /// Position `.1` of a batch answered with one reply.
-    Part(Rc<RefCell<BatchReply>>, usize),
+    Part(Arc<Mutex<BatchReply>>, usize),
 }
 
 /// The answers of one batch, filled as its tokens complete.
@@ -138,8 +144,9 @@ struct BatchReply {
 }
 
 /// Records `c` at position `i`; returns the batch's answer once complete.
-fn fill(b: &RefCell<BatchReply>, i: usize, c: Completion) -> Option<Answer> {
-    let mut br = b.borrow_mut();
+fn fill(b: &Mutex<BatchReply>, i: usize, c: Completion) -> Option<Answer> {
+    // Only the driver touches a batch: the lock is never contended.
+    let mut br = b.lock().expect("batch reply lock");
     // Invariant: each position is filled exactly once.
     assert!(br.slots[i].is_none(), "batch position {i} answered twice");
     br.slots[i] = Some(c);
@@ -160,7 +167,7 @@ pub async fn fan_out(mut rx: mpsc::Receiver<Answered>) {
     }
 }
 
-/// Input of the driver thread.
+/// Input of the driver.
 pub enum Request {
     Propose {
         group: GroupId,
@@ -205,12 +212,13 @@ pub struct LeaderInfo {
 /// Group → leader table, readable without asking the driver.
 pub type LeaderTable = Arc<RwLock<BTreeMap<GroupId, LeaderInfo>>>;
 
-/// Everything the driver thread owns.
+/// Everything the driver owns.
 pub struct Driver {
     pub mr: MultiRaft<WalStorage>,
     pub store: Arc<Store>,
     pub metas: BTreeMap<GroupId, SharedMeta>,
-    pub input: Receiver<Request>,
+    /// Bounded by [`INPUT_QUEUE_CAPACITY`].
+    pub input: mpsc::Receiver<Request>,
     pub outbox: Outbox,
     pub leaders: LeaderTable,
     pub stop: Arc<AtomicBool>,
@@ -228,8 +236,13 @@ pub struct Driver {
     pub transfers: Vec<PendingTransfer>,
     /// A round's answered clients, to the fan-out task on the tokio
     /// runtime ([`fan_out`]; at most [`COMPLETION_BATCHES_CAPACITY`] rounds
-    /// queued, beyond that the driver answers them itself).
-    pub done: mpsc::Sender<Answered>,
+    /// queued, beyond that the driver answers them itself). `None` when
+    /// the driver runs on the clients' runtime
+    /// ([`crate::DriverPlacement::Runtime`]): it answers them itself, which
+    /// is then only a wake of a task on its own thread.
+    pub done: Option<mpsc::Sender<Answered>>,
+    /// Where this driver runs (how it waits for the WAL).
+    pub placement: crate::DriverPlacement,
     /// The node directory's lock: held exactly as long as this driver
     /// (the only WAL writer) exists.
     pub _dir_lock: std::fs::File,
@@ -268,31 +281,45 @@ impl Pending {
 impl Driver {
     /// Runs until `stop` is set or every sender is gone. Returns an error
     /// only if the WAL failed (the node must restart and recover).
-    pub fn run(mut self) -> Result<(), slotraft_storage::Error> {
+    ///
+    /// A future, so that it can run either on a thread of its own (its own
+    /// one-thread runtime, [`crate::DriverPlacement::Thread`]) or as a task
+    /// beside the client connections ([`crate::DriverPlacement::Runtime`]).
+    /// It awaits only its input and its tick timer; a round itself is
+    /// synchronous and may block on the WAL's fdatasync (as Redis's event
+    /// loop does with `appendfsync always`).
+    pub async fn run(mut self) -> Result<(), slotraft_storage::Error> {
         let mut pending = Pending {
             waiters: HashMap::new(),
             next: 1,
         };
         let mut next_tick = Instant::now() + DEFAULT_TICK;
         let mut ticks: u64 = 0;
+        let sleep = tokio::time::sleep_until(next_tick.into());
+        tokio::pin!(sleep);
         // Bounded by `stop` / disconnection; each round does bounded work.
         while !self.stop.load(Ordering::Acquire) {
-            // More work already (e.g. entries that became committed when the
-            // last round made them durable): poll the input, do not sleep.
-            let wait = if self.mr.has_ready() {
-                Duration::ZERO
+            if self.mr.has_ready() {
+                // More work already (e.g. entries that became committed when
+                // the last round made them durable): do not sleep, but let
+                // the tasks sharing this thread run first.
+                tokio::task::yield_now().await;
             } else {
-                next_tick.saturating_duration_since(Instant::now())
-            };
-            match self.input.recv_timeout(wait) {
-                Ok(req) => self.handle(req, &mut pending),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+                sleep.as_mut().reset(next_tick.into());
+                tokio::select! {
+                    biased;
+                    req = self.input.recv() => match req {
+                        Some(req) => self.handle(req, &mut pending),
+                        None => break,
+                    },
+                    _ = &mut sleep => {}
+                }
             }
             for _ in 1..MAX_REQUESTS_PER_ROUND {
                 match self.input.try_recv() {
                     Ok(req) => self.handle(req, &mut pending),
-                    Err(_) => break,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return Ok(()),
                 }
             }
             let ticked = Instant::now() >= next_tick;
@@ -313,7 +340,7 @@ impl Driver {
                     next_tick = Instant::now() + DEFAULT_TICK;
                 }
             }
-            self.round(&mut pending)?;
+            self.round(&mut pending).await?;
             if ticked {
                 self.maybe_compact()?;
             }
@@ -379,7 +406,7 @@ impl Driver {
             );
             return;
         }
-        let b = Rc::new(RefCell::new(BatchReply {
+        let b = Arc::new(Mutex::new(BatchReply {
             slots: (0..jobs.len()).map(|_| None).collect(),
             remaining: jobs.len(),
             tx: Some(reply),
@@ -465,7 +492,7 @@ impl Driver {
         self.transfers = still;
     }
 
-    fn round(&mut self, p: &mut Pending) -> Result<(), slotraft_storage::Error> {
+    async fn round(&mut self, p: &mut Pending) -> Result<(), slotraft_storage::Error> {
         self.mr.set_now_ms(now_ms());
         let mut persist = self.mr.ready();
         if !persist.messages_now.is_empty() {
@@ -484,7 +511,7 @@ impl Driver {
             let metas = &self.metas;
             let ticket = log_store::persist(&self.store, &|g| metas.get(&g).cloned(), &persist)?;
             if persist.must_sync() {
-                self.store.wait(ticket)?;
+                self.wait_durable(ticket).await?;
             }
         }
         let out = self.mr.advance_persisted();
@@ -515,6 +542,25 @@ impl Driver {
         Ok(())
     }
 
+    /// Waits until the round's WAL batch is durable. On a thread of its
+    /// own the driver blocks (a lone caller on an idle WAL runs the
+    /// fdatasync itself: no thread hop). On the clients' runtime it awaits
+    /// the WAL thread instead, so the connections and the bus are served
+    /// during the fdatasync (their requests queue for the next round); a
+    /// blocking fdatasync there cost 11% of SET -P 1 throughput in the A/B
+    /// of decision 0009.
+    async fn wait_durable(&self, t: Ticket) -> Result<(), slotraft_storage::Error> {
+        if self.placement == crate::DriverPlacement::Thread || self.store.is_durable(t)? {
+            return self.store.wait(t);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.store.on_durable(t, move |r| {
+            let _ = tx.send(r);
+        });
+        // A dropped callback means the store shut down.
+        rx.await.unwrap_or(Err(slotraft_storage::Error::Closed))
+    }
+
     /// Hands completions to their waiting clients: as one batch to the
     /// fan-out task, so the tokio runtime is woken once per round instead of
     /// once per client (each wake-up from this thread is a system call).
@@ -532,7 +578,10 @@ impl Driver {
         if batch.is_empty() {
             return;
         }
-        match self.done.try_send(batch) {
+        let Some(done) = &self.done else {
+            return fire(batch);
+        };
+        match done.try_send(batch) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(b) | mpsc::error::TrySendError::Closed(b)) => {
                 fire(b)

@@ -4,7 +4,7 @@
 //!
 //! Why a task of its own: gossip is periodic, cheap and lossy, and must keep
 //! running (and keep telling CLUSTER NODES who is down) even while the
-//! driver thread waits on an fsync; it shares no state with Raft except the
+//! driver waits on an fsync (when the driver has a thread of its own); it shares no state with Raft except the
 //! leader table it reads. The task owns one [`Gossip`] and is its only
 //! caller, so the state machine needs no lock; what the server reads
 //! (health, leader hints, counters) is published into a [`GossipView`]

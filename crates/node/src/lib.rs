@@ -9,8 +9,9 @@
 //! Pieces:
 //! - [`log_store`]: raft `Storage` over the shared WAL + persisting a
 //!   round's `Persist` as one WAL batch;
-//! - [`driver`]: the thread owning `MultiRaft` (tick, ready, persist, send,
-//!   complete);
+//! - [`driver`]: the loop owning `MultiRaft` (tick, ready, persist, send,
+//!   complete), a task on the runtime or a thread of its own
+//!   ([`DriverPlacement`]);
 //! - [`transport`]: TCP between nodes on the cluster-bus port;
 //! - [`gossip`]: the gossip task on that bus (PFAIL/FAIL, leader hints,
 //!   pulling newer maps), read through [`NodeHandle::health`] & co.;
@@ -21,7 +22,7 @@
 //! handle behind an `Arc`, call `propose`/`read`/`status`/`leader`/
 //! `transfer_leader`, and `shutdown().await` before restarting a node from
 //! the same directory. `start` holds an exclusive lock on `dir/LOCK` for as
-//! long as the driver thread runs, so two processes can never share a WAL.
+//! long as the driver runs, so two processes can never share a WAL.
 //!
 //! Cluster map: if [`NodeConfig::meta`] is set the node hosts a replica of
 //! the metadata group ([`GroupId::METADATA`], state machine
@@ -61,9 +62,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
-use std::thread::JoinHandle;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot, watch};
 use transport::{Transport, TransportConfig};
 
@@ -98,6 +98,8 @@ pub struct NodeConfig {
     /// Redis's `cluster-node-timeout` for gossip failure detection, in ms
     /// (default [`gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS`]; small in tests).
     pub gossip_node_timeout_ms: u64,
+    /// Where the driver (the owner of every Raft group) runs.
+    pub driver: DriverPlacement,
     /// TEST ONLY: deliberately broken Raft behaviour for every group, so the
     /// fault-injection suite can show it catches real bugs (`slotraft server
     /// --debug-inject-bug NAME`). Always `InjectedBugs::default()` in use.
@@ -127,6 +129,24 @@ pub enum ReadMode {
     /// The leader lease (check-quorum based): no round trip, assumes
     /// bounded clock drift between members (see the raft crate docs).
     Lease,
+}
+
+/// Where a node's driver runs (see `docs/decisions/0009`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DriverPlacement {
+    /// A thread of its own: Raft rounds, their fdatasync and applying run
+    /// beside the runtime that serves clients and peers. Each hand-off
+    /// between the two (a request in, a round's answers out) wakes the
+    /// other thread: a system call and usually a context switch.
+    #[default]
+    Thread,
+    /// A task on the current tokio runtime, beside the connections: for a
+    /// one-thread runtime (`io-threads 1`, Redis's model) every hand-off is
+    /// then a task wake on the same thread, and a round's fdatasync blocks
+    /// the event loop as Redis's `appendfsync always` does. Needs a
+    /// current-thread runtime to mean that; on a multi-thread runtime the
+    /// driver would block one of its workers.
+    Runtime,
 }
 
 /// The cluster-bus port for a client port (client port + 10000).
@@ -179,17 +199,62 @@ pub fn raft_config(id: NodeId, group: GroupId, seed: u64, read_mode: ReadMode) -
 /// Receiver of `(group, keys)` that became ready on a leader group.
 pub type ReadyKeys = mpsc::Receiver<(GroupId, Vec<Bytes>)>;
 
-/// The driver thread's join handle, taken once by [`NodeHandle::shutdown`].
-type DriverThread = JoinHandle<Result<(), slotraft_storage::Error>>;
+/// What the driver returns when it ends.
+type DriverResult = Result<(), slotraft_storage::Error>;
+
+/// The running driver, taken once by [`NodeHandle::shutdown`].
+enum DriverTask {
+    Thread(std::thread::JoinHandle<DriverResult>),
+    Task(tokio::task::JoinHandle<DriverResult>),
+}
+
+impl DriverTask {
+    fn is_finished(&self) -> bool {
+        match self {
+            DriverTask::Thread(h) => h.is_finished(),
+            DriverTask::Task(h) => h.is_finished(),
+        }
+    }
+
+    /// Waits for the driver to end (after its current round).
+    async fn join(self) -> DriverResult {
+        match self {
+            DriverTask::Thread(h) => tokio::task::spawn_blocking(move || h.join())
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .unwrap_or(Ok(())),
+            DriverTask::Task(h) => h.await.unwrap_or(Ok(())),
+        }
+    }
+}
+
+/// Starts the driver where `placement` says.
+fn spawn_driver(d: Driver, placement: DriverPlacement, id: NodeId) -> std::io::Result<DriverTask> {
+    match placement {
+        DriverPlacement::Runtime => Ok(DriverTask::Task(tokio::spawn(d.run()))),
+        DriverPlacement::Thread => {
+            // Its own runtime only for the tick timer and the input
+            // channel's wake-ups: nothing else runs on it.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()?;
+            let h = std::thread::Builder::new()
+                .name(format!("slotraft-driver-{}", id.get()))
+                .spawn(move || rt.block_on(d.run()))?;
+            Ok(DriverTask::Thread(h))
+        }
+    }
+}
 
 /// A running node. Share it behind an `Arc` (every method takes `&self`;
 /// none blocks the calling task on IO).
 pub struct NodeHandle {
     id: NodeId,
-    input: SyncSender<Request>,
+    input: mpsc::Sender<Request>,
     leaders: LeaderTable,
     stop: Arc<AtomicBool>,
-    driver: Mutex<Option<DriverThread>>,
+    driver: Mutex<Option<DriverTask>>,
     /// The newest known cluster map (see [`map_cache`]).
     maps: MapCache,
     /// Ready keys of leader groups; taken once by the server.
@@ -336,7 +401,7 @@ fn build_multiraft(cfg: &NodeConfig) -> Result<Built, StartError> {
 impl NodeHandle {
     /// Starts a node: recovers `cfg.dir`, binds the bus port, starts the
     /// transport tasks (on the current tokio runtime: call it from inside
-    /// one) and the driver thread.
+    /// one) and the driver (where [`NodeConfig::driver`] says).
     pub async fn start(cfg: NodeConfig) -> Result<NodeHandle, StartError> {
         // Recovery reads the whole WAL: keep it off the async workers.
         let c = cfg.clone();
@@ -351,7 +416,7 @@ impl NodeHandle {
             .map_err(|e| StartError::Io(std::io::Error::other(e.to_string())))??;
         let maps = MapCache::new(map);
         let (ready_tx, ready_rx) = mpsc::channel(READY_KEYS_CAPACITY);
-        let (tx, rx) = sync_channel(INPUT_QUEUE_CAPACITY);
+        let (tx, rx) = mpsc::channel(INPUT_QUEUE_CAPACITY);
         let (bus_tx, bus_rx) = tokio::sync::mpsc::channel(transport::BUS_INBOX_CAPACITY);
         let transport = Transport::start(
             TransportConfig {
@@ -399,9 +464,15 @@ impl NodeHandle {
         );
         let stop = Arc::new(AtomicBool::new(false));
         let ready_dropped = Arc::new(AtomicU64::new(0));
-        let (done_tx, done_rx) = mpsc::channel(driver::COMPLETION_BATCHES_CAPACITY);
-        // Ends by itself when the driver (the only sender) is gone.
-        tokio::spawn(driver::fan_out(done_rx));
+        let done = match cfg.driver {
+            DriverPlacement::Runtime => None,
+            DriverPlacement::Thread => {
+                let (done_tx, done_rx) = mpsc::channel(driver::COMPLETION_BATCHES_CAPACITY);
+                // Ends by itself when the driver (the only sender) is gone.
+                tokio::spawn(driver::fan_out(done_rx));
+                Some(done_tx)
+            }
+        };
         let d = Driver {
             mr,
             store,
@@ -415,13 +486,11 @@ impl NodeHandle {
             ready_keys: ready_tx,
             ready_dropped: ready_dropped.clone(),
             transfers: Vec::new(),
-            done: done_tx,
+            done,
+            placement: cfg.driver,
             _dir_lock: dir_lock,
         };
-        let driver = std::thread::Builder::new()
-            .name(format!("slotraft-driver-{}", cfg.id.get()))
-            .spawn(move || d.run())
-            .map_err(StartError::Io)?;
+        let driver = spawn_driver(d, cfg.driver, cfg.id).map_err(StartError::Io)?;
         Ok(NodeHandle {
             id: cfg.id,
             input: tx,
@@ -440,7 +509,7 @@ impl NodeHandle {
         self.id
     }
 
-    /// False once the driver thread stopped (shutdown, or a WAL failure:
+    /// False once the driver stopped (shutdown, or a WAL failure:
     /// then every request is answered `NotExecuted::Dropped` and the node
     /// must be restarted to recover).
     pub fn is_running(&self) -> bool {
@@ -493,7 +562,7 @@ impl NodeHandle {
         match self.input.try_send(req) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(NotExecuted::Busy),
-            Err(TrySendError::Disconnected(_)) => Err(NotExecuted::Dropped("node stopped".into())),
+            Err(TrySendError::Closed(_)) => Err(NotExecuted::Dropped("node stopped".into())),
         }
     }
 
@@ -642,15 +711,10 @@ impl NodeHandle {
     pub async fn shutdown(&self) -> Result<(), slotraft_storage::Error> {
         self.stop_now();
         let driver = self.driver.lock().expect("driver handle lock").take();
-        let res = match driver {
-            Some(h) => tokio::task::spawn_blocking(move || h.join())
-                .await
-                .ok()
-                .and_then(|r| r.ok())
-                .unwrap_or(Ok(())),
+        match driver {
+            Some(d) => d.join().await,
             None => Ok(()),
-        };
-        res
+        }
     }
 
     fn stop_now(&self) {

@@ -1,10 +1,10 @@
-//! The node's newest known cluster map, shared by the driver thread, the
+//! The node's newest known cluster map, shared by the driver, the
 //! gossip task and the server.
 //!
 //! Why a `watch` channel: readers want "the current map, cheaply" (an `Arc`
 //! clone, no lock held while they route a command) and "tell me when it
 //! changes" (CLUSTER replies, gossip's `sync_with_map`); writers are rare.
-//! Two sources write it: the metadata replica's applied map (driver thread)
+//! Two sources write it: the metadata replica's applied map (driver)
 //! and maps pulled from peers (gossip). Both go through [`MapCache::offer`],
 //! which keeps the map whose epoch is highest: an epoch names exactly one
 //! map (every applied `MetaCommand` bumps it by one), so "higher epoch wins"

@@ -37,7 +37,6 @@ use slotraft_types::{GroupId, NodeId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -434,7 +433,7 @@ impl LinkState {
 /// directions between this node and the peer).
 pub type BlockedPeers = Arc<RwLock<BTreeSet<NodeId>>>;
 
-/// The sending side, used by the driver thread (never blocks on IO).
+/// The sending side, used by the driver (never blocks on IO).
 #[derive(Clone)]
 pub struct Outbox {
     peers: Arc<BTreeMap<NodeId, Arc<PeerQueue>>>,
@@ -552,7 +551,7 @@ impl Transport {
     /// (the gossip task's inbox, see [`BUS_INBOX_CAPACITY`]).
     pub async fn start(
         cfg: TransportConfig,
-        input: SyncSender<Request>,
+        input: mpsc::Sender<Request>,
         bus: mpsc::Sender<BusMessage>,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind((cfg.bind_ip, cfg.bus_port)).await?;
@@ -805,7 +804,7 @@ fn clear(q: &PeerQueue) {
 #[derive(Clone)]
 struct Inbound {
     cfg: Arc<TransportConfig>,
-    input: SyncSender<Request>,
+    input: mpsc::Sender<Request>,
     bus: mpsc::Sender<BusMessage>,
     stats: Arc<TransportStats>,
     blocked: BlockedPeers,
@@ -935,8 +934,8 @@ impl Inbound {
     fn deliver(&self, item: InboundItem) -> bool {
         match item {
             InboundItem::Raft(msgs) => match self.input.try_send(Request::Peer(msgs)) {
-                Ok(()) | Err(TrySendError::Full(_)) => true,
-                Err(TrySendError::Disconnected(_)) => false,
+                Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => true,
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
             },
             InboundItem::Bus(m) => match self.bus.try_send(m) {
                 Ok(()) => true,

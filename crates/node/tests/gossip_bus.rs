@@ -12,7 +12,6 @@ use slotraft_types::{GroupId, NodeId, Term};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,7 +33,7 @@ struct BusNode {
     maps: Arc<watch::Sender<Arc<ClusterMap>>>,
     leaders: LeaderTable,
     /// The driver input the transport feeds (no driver here; kept open).
-    _raft_in: Receiver<Request>,
+    _raft_in: tokio::sync::mpsc::Receiver<Request>,
 }
 
 impl BusNode {
@@ -47,7 +46,7 @@ async fn start_bus(n: usize) -> (Vec<BusNode>, BTreeMap<NodeId, SocketAddr>) {
     let peers = common::bus_peers(20, n as u64);
     let mut nodes = Vec::new();
     for i in 1..=n as u64 {
-        let (raft_tx, raft_in) = sync_channel(1024);
+        let (raft_tx, raft_in) = tokio::sync::mpsc::channel(1024);
         let (bus_tx, bus_rx) = tokio::sync::mpsc::channel(transport::BUS_INBOX_CAPACITY);
         let transport = Transport::start(
             TransportConfig {

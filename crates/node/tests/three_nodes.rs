@@ -468,7 +468,7 @@ async fn dialer_connects_from_its_bind_address_and_says_hello_first() {
     timeout(TEST_TIMEOUT, async {
         let (me, peer) = (node_ip(4), node_ip(3));
         let fake_peer = tokio::net::TcpListener::bind((peer, 0)).await.unwrap();
-        let (tx, _rx) = std::sync::mpsc::sync_channel(16);
+        let (tx, _rx) = tokio::sync::mpsc::channel(16);
         let t = Transport::start(
             TransportConfig {
                 id: NodeId(1),

@@ -120,6 +120,11 @@ pub struct ServerArgs {
     /// entries (default 20000).
     #[arg(long)]
     pub snapshot_log_entries: Option<u64>,
+    /// Event-loop threads (Redis's `io-threads`). 1 (the default): one
+    /// thread serves clients, peers and the node's Raft rounds; more: a
+    /// pool of that many, and Raft rounds on a thread of their own.
+    #[arg(long)]
+    pub io_threads: Option<u64>,
     /// TEST ONLY: run every Raft group with a deliberately injected bug
     /// (read-without-quorum, vote-without-log-check,
     /// commit-old-term-by-counting, no-truncate-on-conflict), so the
@@ -174,6 +179,9 @@ impl ServerArgs {
         if let Some(n) = self.snapshot_log_entries {
             v.push(("snapshot-log-entries", n.to_string()));
         }
+        if let Some(n) = self.io_threads {
+            v.push(("io-threads", n.to_string()));
+        }
         v
     }
 }
@@ -193,6 +201,8 @@ mod tests {
             "127.0.0.2",
             "--requirepass",
             "pw",
+            "--io-threads",
+            "2",
         ])
         .unwrap();
         let Command::Server(a) = cli.command else {
@@ -202,6 +212,7 @@ mod tests {
         let o = a.overrides();
         assert!(o.contains(&("bind", "127.0.0.2".to_string())));
         assert!(o.contains(&("requirepass", "pw".to_string())));
+        assert!(o.contains(&("io-threads", "2".to_string())));
     }
 
     #[test]

@@ -149,6 +149,9 @@ pub struct NodeParams {
     pub read_mode: ReadMode,
     pub snapshot_log_entries: u64,
     pub gossip_node_timeout_ms: u64,
+    /// Where the node's driver runs: on the clients' runtime when that is
+    /// one thread (`io-threads 1`), else on a thread of its own.
+    pub driver: slotraft_node::DriverPlacement,
     /// No cluster flags (a one-node store from `--dir`): Redis standalone
     /// behaviour — CLUSTER commands disabled, multi-key commands across
     /// slots allowed (one shard holds them all).
@@ -495,6 +498,7 @@ impl ClusterEngine {
             read_mode: p.read_mode,
             meta,
             gossip_node_timeout_ms: p.gossip_node_timeout_ms,
+            driver: p.driver,
             raft_bugs: p.raft_bugs,
         };
         let node = NodeHandle::start(cfg)

@@ -221,6 +221,13 @@ fn node_params(c: &Config, port: u16, dir: std::path::PathBuf) -> NodeParams {
         },
         snapshot_log_entries: c.snapshot_log_entries,
         gossip_node_timeout_ms: c.cluster_node_timeout,
+        // One event-loop thread (the default): the driver shares it, so no
+        // hand-off between threads on any command's path (decision 0009).
+        driver: if c.io_threads <= 1 {
+            slotraft_node::DriverPlacement::Runtime
+        } else {
+            slotraft_node::DriverPlacement::Thread
+        },
         raft_bugs: Default::default(),
         standalone: !c.cluster_enabled,
     }

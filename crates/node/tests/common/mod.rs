@@ -67,7 +67,19 @@ pub fn node_config(
         read_mode: ReadMode::ReadIndex,
         meta: None,
         gossip_node_timeout_ms: slotraft_node::gossip::DEFAULT_GOSSIP_NODE_TIMEOUT_MS,
+        driver: placement_for(id),
         raft_bugs: Default::default(),
+    }
+}
+
+/// Odd node ids run their driver on the test's runtime, even ones on a
+/// thread of their own: every multi-node test covers both placements, and
+/// nodes of both kinds talking to each other.
+pub fn placement_for(id: NodeId) -> slotraft_node::DriverPlacement {
+    if id.get() % 2 == 1 {
+        slotraft_node::DriverPlacement::Runtime
+    } else {
+        slotraft_node::DriverPlacement::Thread
     }
 }
 
