@@ -24,6 +24,7 @@ Run: SLOTRAFT_BIN=... python3 -m pytest -q -s tests/e2e/test_cluster_faults.py
 """
 
 import os
+import socket
 import threading
 import time
 
@@ -520,3 +521,98 @@ def test_sigstopped_leader_never_serves_stale_reads_after_resume(fresh_cluster3)
     finally:
         w.stop()
     check_acknowledged(c, w.acked, w.counter, (w.acked_incrs, w.acked_incrs + w.unknown_incrs))
+
+
+@pytest.fixture
+def lease_cluster3():
+    """A fresh 3-node cluster with `--read-mode lease`."""
+    c = make_cluster(3, extra_args=["--read-mode", "lease"])
+    yield c
+    teardown_cluster(c)
+
+
+def resp_command(*parts):
+    out = [f"*{len(parts)}\r\n".encode()]
+    for p in parts:
+        b = p.encode()
+        out.append(f"${len(b)}\r\n".encode() + b + b"\r\n")
+    return b"".join(out)
+
+
+def read_one_reply(sock, timeout):
+    """The first RESP reply on `sock` as text (simple, error or bulk), or
+    'timeout' if none arrives within `timeout` s."""
+    sock.settimeout(timeout)
+    buf = b""
+    try:
+        while True:
+            chunk = sock.recv(4096)
+            if not chunk:
+                return "closed"
+            buf += chunk
+            if b"\r\n" not in buf:
+                continue
+            head, rest = buf.split(b"\r\n", 1)
+            if head[:1] != b"$":
+                return head.decode(errors="replace")
+            n = int(head[1:])
+            if n < 0:
+                return "nil"
+            if len(rest) >= n + 2:
+                return rest[:n].decode(errors="replace")
+    except socket.timeout:
+        return "timeout"
+
+
+def test_lease_leader_paused_and_cut_off_never_serves_stale_reads_after_resume(lease_cluster3):
+    """The lease's trap, made deterministic: the leader is frozen (SIGSTOP)
+    while its lease holds, cut off from its peers, replaced, and a GET is
+    waiting in its socket when it resumes, still cut off. Its Raft clock
+    stopped with it: a lease counted only in the ticks it was given still
+    looks valid. It must answer an error or the new value, never the old
+    one (decision 0010: ticks catch up with the monotonic clock, and a
+    lease read is re-checked against a clock reading taken after it)."""
+    Partition.require_tools()
+    c = lease_cluster3
+    c.wait_balanced()
+    lo, _, old, followers = c.slots()[1]
+    key = key_for_slot(lo, prefix="lease")
+    assert old.client().set(key, "old") is True
+    assert old.client().get(key) == "old"
+    others = [n for n in c.nodes if n is not old]
+    part = Partition(old, others)
+    answers = {}
+    try:
+        old.pause()
+        part.apply()
+        new = c.wait_leader_elsewhere(lo, old, via=followers[0])
+        deadline = time.monotonic() + CONVERGE_S
+        while True:
+            try:
+                assert new.client().set(key, "new") is True
+                break
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        # Queued while it is stopped: the kernel completes the handshake.
+        waiting = [socket.create_connection((old.ip, old.port), timeout=5) for _ in range(5)]
+        for s in waiting:
+            s.sendall(resp_command("GET", key))
+        old.resume()
+        for s in waiting:
+            a = read_one_reply(s, timeout=5)
+            answers[a] = answers.get(a, 0) + 1
+            s.close()
+        for _ in range(20):
+            try:
+                a = old.client(timeout=3).get(key)
+            except (redis.RedisError, OSError) as e:
+                a = type(e).__name__
+            answers[a] = answers.get(a, 0) + 1
+    finally:
+        old.resume()
+        part.heal()
+    print(f"\nlease leader's answers after SIGCONT, still cut off: {answers}")
+    assert "old" not in answers, f"stale read from the resumed lease holder: {answers}"
+    assert new.client().get(key) == "new"

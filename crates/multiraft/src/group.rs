@@ -62,13 +62,18 @@ pub(crate) struct Group<S: Storage> {
     waiting: BTreeMap<LogIndex, Waiting>,
     reads_queued: Vec<PendingRead>,
     reads_inflight: BTreeMap<u64, ReadRound>,
-    reads_ready: VecDeque<(LogIndex, Vec<PendingRead>)>,
+    /// Reads whose index is known, waiting for the apply to reach it;
+    /// `true`: confirmed by the leader lease (re-checked when served).
+    reads_ready: VecDeque<(LogIndex, bool, Vec<PendingRead>)>,
     next_round: u64,
     leader: Option<NodeId>,
     role: Role,
     tick: u64,
     /// The Raft `Ready` between `take_ready` and `finish_ready`.
     in_flight: Option<Ready>,
+    /// Lease-confirmed reads sent back for a quorum round because the
+    /// lease did not outlast the caller's clock (`serve_reads`).
+    pub lease_rechecks: u64,
 }
 
 /// splitmix64: the per-op seed derived from the entry's seed.
@@ -93,6 +98,7 @@ impl<S: Storage> Group<S> {
             reads_queued: Vec::new(),
             reads_inflight: BTreeMap::new(),
             reads_ready: VecDeque::new(),
+            lease_rechecks: 0,
             next_round: 1,
             tick: 0,
             in_flight: None,
@@ -313,7 +319,12 @@ impl<S: Storage> Group<S> {
     /// installs a snapshot, and application stops before the first
     /// membership change; `finish_ready` applies the rest (applying is
     /// idempotent by index, so nothing runs twice).
-    pub fn apply_before_persist(&mut self, out: &mut Vec<(Token, Completion)>, now_ms: u64) {
+    pub fn apply_before_persist(
+        &mut self,
+        out: &mut Vec<(Token, Completion)>,
+        now_ms: u64,
+        untold_ticks: u64,
+    ) {
         let Some(rd) = self.in_flight.as_mut() else {
             return;
         };
@@ -334,7 +345,7 @@ impl<S: Storage> Group<S> {
             .expect("checked above")
             .committed_entries = entries;
         self.queue_read_states(&states);
-        self.serve_reads(out, now_ms);
+        self.serve_reads(out, now_ms, untold_ticks);
     }
 
     /// Phase 2 for this group: the caller persisted what `take_ready`
@@ -345,6 +356,7 @@ impl<S: Storage> Group<S> {
         out: &mut Vec<(Token, Completion)>,
         msgs: &mut Vec<(GroupId, slotraft_raft::Message)>,
         now_ms: u64,
+        untold_ticks: u64,
     ) -> Option<(Option<NodeId>, Term)> {
         let mut rd = self.in_flight.take()?;
         msgs.extend(rd.messages.drain(..).map(|m| (self.id, m)));
@@ -360,7 +372,7 @@ impl<S: Storage> Group<S> {
             self.apply_entry(e, out);
         }
         self.queue_read_states(&rd.read_states);
-        self.serve_reads(out, now_ms);
+        self.serve_reads(out, now_ms, untold_ticks);
         self.raw.advance(rd);
         leader_change
     }
@@ -478,17 +490,35 @@ impl<S: Storage> Group<S> {
                 continue; // not one of ours
             };
             if let Some(r) = self.reads_inflight.remove(&u64::from_le_bytes(round)) {
-                self.reads_ready.push_back((rs.index, r.reads));
+                self.reads_ready.push_back((rs.index, rs.lease, r.reads));
             }
         }
     }
 
-    fn serve_reads(&mut self, out: &mut Vec<(Token, Completion)>, now_ms: u64) {
-        while let Some((idx, _)) = self.reads_ready.front() {
-            if *idx > self.applied {
+    /// Serves the reads whose index is applied. A read confirmed by the
+    /// lease is served only if the lease outlasts `untold_ticks`, the time
+    /// the caller measured *after* Raft confirmed it but has not told Raft
+    /// yet (its clock reading, in ticks, rounded up): Raft judged the lease
+    /// by the ticks it was given, and a process paused between that tick
+    /// and now would otherwise answer from a lease a new leader may have
+    /// outlived (decision 0010). Such reads go back to the queue; the next
+    /// round, with the ticks told, confirms them by a quorum round.
+    fn serve_reads(&mut self, out: &mut Vec<(Token, Completion)>, now_ms: u64, untold_ticks: u64) {
+        while let Some(&(idx, lease, _)) = self.reads_ready.front() {
+            if idx > self.applied {
                 break;
             }
-            let (_, reads) = self.reads_ready.pop_front().expect("front exists");
+            let (_, _, reads) = self.reads_ready.pop_front().expect("front exists");
+            let expired = || {
+                self.raw
+                    .lease_remaining()
+                    .is_none_or(|left| left <= untold_ticks)
+            };
+            if lease && expired() {
+                self.lease_rechecks += 1;
+                self.reads_queued.splice(0..0, reads);
+                continue;
+            }
             for (argv, t) in reads {
                 let reply = self.sm.execute_read(&argv, now_ms);
                 out.push((t, Completion::Done(Outcome::Reply(reply))));
@@ -527,6 +557,10 @@ impl<S: Storage> Group<S> {
                 .values()
                 .map(|r| r.reads.len())
                 .sum::<usize>()
-            + self.reads_ready.iter().map(|(_, r)| r.len()).sum::<usize>()
+            + self
+                .reads_ready
+                .iter()
+                .map(|(_, _, r)| r.len())
+                .sum::<usize>()
     }
 }

@@ -151,6 +151,8 @@ pub struct MultiRaft<S: Storage> {
     groups: BTreeMap<GroupId, Group<S>>,
     limits: Limits,
     now_ms: u64,
+    /// See [`MultiRaft::set_untold_ticks`].
+    untold_ticks: u64,
     seed: u64,
     /// Completions produced outside the ready cycle (timeouts, drops).
     early: Vec<(Token, Completion)>,
@@ -170,6 +172,7 @@ impl<S: Storage> MultiRaft<S> {
             groups: BTreeMap::new(),
             limits,
             now_ms: 0,
+            untold_ticks: 0,
             seed,
             early: Vec::new(),
             in_ready: false,
@@ -268,6 +271,23 @@ impl<S: Storage> MultiRaft<S> {
     /// The wall clock the leader stamps on new entries.
     pub fn set_now_ms(&mut self, now_ms: u64) {
         self.now_ms = now_ms;
+    }
+
+    /// Ticks of real time that have passed but were not given to
+    /// [`Self::tick`] yet, from a clock reading taken now, rounded up.
+    /// Reads confirmed by the leader lease are served only while the lease
+    /// outlasts them (`Group::serve_reads`, decision 0010). Set it after
+    /// [`Self::ready`] (which is when leases are judged) and before
+    /// [`Self::apply_before_persist`] / [`Self::advance_persisted`]. Zero
+    /// (the default) trusts the ticks given so far.
+    pub fn set_untold_ticks(&mut self, ticks: u64) {
+        self.untold_ticks = ticks;
+    }
+
+    /// Lease-confirmed reads sent back for a quorum round so far (summed
+    /// over groups).
+    pub fn lease_rechecks(&self) -> u64 {
+        self.groups.values().map(|g| g.lease_rechecks).sum()
     }
 
     fn group_mut(&mut self, group: GroupId) -> Result<&mut Group<S>, NotExecuted> {
@@ -413,7 +433,7 @@ impl<S: Storage> MultiRaft<S> {
         );
         let mut out = Vec::new();
         for g in self.groups.values_mut() {
-            g.apply_before_persist(&mut out, self.now_ms);
+            g.apply_before_persist(&mut out, self.now_ms, self.untold_ticks);
         }
         out
     }
@@ -429,9 +449,12 @@ impl<S: Storage> MultiRaft<S> {
             ..Default::default()
         };
         for g in self.groups.values_mut() {
-            if let Some((leader, term)) =
-                g.finish_ready(&mut out.completions, &mut out.messages, self.now_ms)
-            {
+            if let Some((leader, term)) = g.finish_ready(
+                &mut out.completions,
+                &mut out.messages,
+                self.now_ms,
+                self.untold_ticks,
+            ) {
                 out.leader_changes.push((g.id, leader, term));
             }
             let ready = g.sm.take_ready_keys();

@@ -233,3 +233,33 @@ fn ready_keys_are_reported_by_the_leader_only() {
         }
     }
 }
+
+#[test]
+fn a_lease_read_is_served_only_if_the_lease_outlasts_the_untold_time() {
+    let mut c = Cluster::with_config(&[G1], |cfg| {
+        cfg.check_quorum = true;
+        cfg.lease_read = true;
+    });
+    let l = c.await_leader(G1);
+    c.settle();
+    c.node(l)
+        .mr
+        .propose(G1, Op::Cmd(argv(&["SET", "k", "v"])), 1)
+        .unwrap();
+    assert_eq!(reply(c.await_done(1)), Reply::Simple("OK".into()));
+    let get = |c: &mut Cluster, t| c.node(l).mr.read(G1, argv(&["GET", "k"]), t).unwrap();
+    // All real time told: the lease serves the read.
+    get(&mut c, 2);
+    assert_eq!(reply(c.await_done(2)), Reply::Bulk(Bytes::from("v")));
+    assert_eq!(c.node(l).mr.lease_rechecks(), 0);
+    // The driver's clock says far more time passed than Raft was told (a
+    // pause): Raft still believes in its lease, the read must not.
+    c.untold = 1_000;
+    get(&mut c, 3);
+    c.round();
+    assert!(!c.done.contains_key(&3), "served from an outlived lease");
+    assert!(c.node(l).mr.lease_rechecks() >= 1);
+    // Once the time is told the read goes through.
+    c.untold = 0;
+    assert_eq!(reply(c.await_done(3)), Reply::Bulk(Bytes::from("v")));
+}

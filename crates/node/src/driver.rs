@@ -64,6 +64,11 @@ pub const DEFAULT_HEARTBEAT_TICK: usize = 5;
 /// Capacity of the driver's input channel; full → `Busy` for clients,
 /// dropped for peer messages.
 pub const INPUT_QUEUE_CAPACITY: usize = 16_384;
+/// Most ticks given to Raft at once after the driver was held up (a
+/// process pause, a long round): more than any election timeout or lease,
+/// so that every lease granted before the hold-up has run out when the
+/// driver next judges one (decision 0010).
+pub const MAX_CATCHUP_TICKS: u64 = 2 * DEFAULT_ELECTION_TICK as u64;
 /// Requests taken per round, so ticks and persists are never starved.
 pub const MAX_REQUESTS_PER_ROUND: usize = 4_096;
 /// Capacity of the ready-keys channel to the server; full → dropped.
@@ -264,6 +269,53 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Raft time from the monotonic clock: the driver gives Raft one tick per
+/// [`DEFAULT_TICK`] of real time elapsed since its start, catching up
+/// after a hold-up (at most [`MAX_CATCHUP_TICKS`] at once) instead of
+/// silently skipping it: Raft's leases are counted in these ticks, and a
+/// node whose ticks stopped while the world moved on must not believe its
+/// lease still holds (decision 0010).
+struct TickClock {
+    start: Instant,
+    /// Ticks of real time accounted for (given to Raft, or skipped beyond
+    /// the catch-up bound).
+    told: u64,
+}
+
+impl TickClock {
+    fn new() -> TickClock {
+        TickClock {
+            start: Instant::now(),
+            told: 0,
+        }
+    }
+
+    /// Whole ticks of real time since the start at `now`.
+    fn due(&self, now: Instant) -> u64 {
+        (now.saturating_duration_since(self.start).as_nanos() / DEFAULT_TICK.as_nanos()) as u64
+    }
+
+    /// Ticks to give Raft now (and accounts for them).
+    fn take_due(&mut self, now: Instant) -> u64 {
+        let due = self.due(now);
+        let n = due.saturating_sub(self.told);
+        self.told = self.told.max(due);
+        n.min(MAX_CATCHUP_TICKS)
+    }
+
+    /// When the next tick falls due.
+    fn next_tick(&self) -> Instant {
+        let nanos = DEFAULT_TICK.as_nanos() as u64;
+        self.start + Duration::from_nanos(nanos.saturating_mul(self.told + 1))
+    }
+
+    /// Real time not yet given to Raft at `now`, in ticks rounded up (the
+    /// partial tick in progress counts as a whole one).
+    fn untold(&self, now: Instant) -> u64 {
+        self.due(now).saturating_sub(self.told) + 1
+    }
+}
+
 /// Clients waiting for a completion (writes and reads), by token.
 struct Pending {
     waiters: HashMap<Token, Waiter>,
@@ -293,9 +345,9 @@ impl Driver {
             waiters: HashMap::new(),
             next: 1,
         };
-        let mut next_tick = Instant::now() + DEFAULT_TICK;
+        let mut clock = TickClock::new();
         let mut ticks: u64 = 0;
-        let sleep = tokio::time::sleep_until(next_tick.into());
+        let sleep = tokio::time::sleep_until(clock.next_tick().into());
         tokio::pin!(sleep);
         // Bounded by `stop` / disconnection; each round does bounded work.
         while !self.stop.load(Ordering::Acquire) {
@@ -305,7 +357,7 @@ impl Driver {
                 // the tasks sharing this thread run first.
                 tokio::task::yield_now().await;
             } else {
-                sleep.as_mut().reset(next_tick.into());
+                sleep.as_mut().reset(clock.next_tick().into());
                 tokio::select! {
                     biased;
                     req = self.input.recv() => match req {
@@ -322,25 +374,26 @@ impl Driver {
                     Err(TryRecvError::Disconnected) => return Ok(()),
                 }
             }
-            let ticked = Instant::now() >= next_tick;
+            // Requests first, then ticks: peer messages that queued up
+            // during a hold-up are stepped before the time they waited
+            // for is given to Raft (no election against a live leader).
+            let due = clock.take_due(Instant::now());
+            let ticked = due > 0;
             if ticked {
                 // Failed connections since the last tick: Raft probes those
                 // peers instead of streaming to them.
                 for peer in self.outbox.take_unreachable() {
                     self.mr.report_unreachable(peer);
                 }
+            }
+            for _ in 0..due {
                 self.mr.tick();
                 ticks += 1;
                 if PREFERRED_CAMPAIGN_TICKS.contains(&ticks) {
                     self.campaign_where_preferred();
                 }
-                next_tick += DEFAULT_TICK;
-                // After a long stall do not fire a burst of ticks.
-                if next_tick < Instant::now() {
-                    next_tick = Instant::now() + DEFAULT_TICK;
-                }
             }
-            self.round(&mut pending).await?;
+            self.round(&mut pending, &clock).await?;
             if ticked {
                 self.maybe_compact()?;
             }
@@ -492,9 +545,16 @@ impl Driver {
         self.transfers = still;
     }
 
-    async fn round(&mut self, p: &mut Pending) -> Result<(), slotraft_storage::Error> {
+    async fn round(
+        &mut self,
+        p: &mut Pending,
+        clock: &TickClock,
+    ) -> Result<(), slotraft_storage::Error> {
         self.mr.set_now_ms(now_ms());
         let mut persist = self.mr.ready();
+        // Leases were judged inside `ready` on the ticks given so far; read
+        // the clock again, after that, for serving what they confirmed.
+        self.mr.set_untold_ticks(clock.untold(Instant::now()));
         if !persist.messages_now.is_empty() {
             // Leaders' appends leave before their own fsync (see
             // `Persist::messages_now`): the followers' fsyncs overlap it.
@@ -514,6 +574,7 @@ impl Driver {
                 self.wait_durable(ticket).await?;
             }
         }
+        self.mr.set_untold_ticks(clock.untold(Instant::now()));
         let out = self.mr.advance_persisted();
         if !out.messages.is_empty() {
             self.outbox.send(out.messages);
@@ -625,5 +686,51 @@ impl Driver {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock_at(start: Instant) -> TickClock {
+        TickClock { start, told: 0 }
+    }
+
+    #[test]
+    fn ticks_follow_real_time_and_catch_up_after_a_hold_up() {
+        let t0 = Instant::now();
+        let mut c = clock_at(t0);
+        assert_eq!(c.take_due(t0), 0);
+        assert_eq!(c.take_due(t0 + DEFAULT_TICK * 3 / 2), 1);
+        assert_eq!(c.take_due(t0 + DEFAULT_TICK * 2), 1);
+        assert_eq!(c.take_due(t0 + DEFAULT_TICK * 2), 0, "told once");
+        // A 150 ms hold-up: all 15 ticks, not one.
+        assert_eq!(c.take_due(t0 + DEFAULT_TICK * 17), 15);
+        assert_eq!(c.next_tick(), t0 + DEFAULT_TICK * 18);
+    }
+
+    #[test]
+    fn catch_up_is_bounded_but_outlasts_any_lease() {
+        let t0 = Instant::now();
+        let mut c = clock_at(t0);
+        assert_eq!(c.take_due(t0 + Duration::from_secs(10)), MAX_CATCHUP_TICKS);
+        assert_eq!(
+            c.untold(t0 + Duration::from_secs(10)),
+            1,
+            "the rest is skipped"
+        );
+        // Leases last less than an election timeout (raft crate docs).
+        assert!(MAX_CATCHUP_TICKS > DEFAULT_ELECTION_TICK as u64);
+    }
+
+    #[test]
+    fn untold_time_is_rounded_up() {
+        let t0 = Instant::now();
+        let mut c = clock_at(t0);
+        assert_eq!(c.untold(t0), 1, "a partial tick counts as whole");
+        assert_eq!(c.take_due(t0 + DEFAULT_TICK), 1);
+        // Paused right after a tick, for 40 ms: 4 whole ticks untold + 1.
+        assert_eq!(c.untold(t0 + DEFAULT_TICK * 5), 5);
     }
 }

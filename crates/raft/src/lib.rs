@@ -67,7 +67,11 @@
 //! lease is therefore safe if tick rates of any two nodes differ by less
 //! than 25% (bounded clock drift) and the lease is shorter than the election
 //! timeout. A leader that starts a leadership transfer gives up its lease
-//! for the rest of its term.
+//! for the rest of its term. Only the leader's own reads use the lease
+//! (marked [`ReadState::lease`]); the application re-checks
+//! [`RawNode::lease_remaining`] against the real time it has not yet told
+//! Raft before serving them, so a pause between the tick that made the
+//! lease look valid and the read cannot serve stale data (docs/raft.md).
 
 #![forbid(unsafe_code)]
 

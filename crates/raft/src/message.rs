@@ -133,6 +133,13 @@ impl Snapshot {
 pub struct ReadState {
     pub index: LogIndex,
     pub ctx: Bytes,
+    /// Confirmed by the leader lease (no quorum round). Such a read is
+    /// safe only if the lease still holds at a clock reading taken *after*
+    /// this `ReadState` was produced: the application checks
+    /// `RawNode::lease_remaining` against the ticks it has not delivered
+    /// yet (a process paused between the tick that made the lease look
+    /// valid and the read would otherwise serve stale data).
+    pub lease: bool,
 }
 
 /// Why a follower rejected an append, for fast backtracking (thesis §5.3,

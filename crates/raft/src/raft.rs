@@ -461,7 +461,11 @@ impl<S: Storage> Raft<S> {
             }
             MessageBody::TimeoutNow => self.campaign(true),
             MessageBody::ReadIndexResponse { ctx, index } => {
-                self.read_states.push(ReadState { index, ctx });
+                self.read_states.push(ReadState {
+                    index,
+                    ctx,
+                    lease: false,
+                });
             }
             _ => {}
         }
@@ -1028,9 +1032,13 @@ impl<S: Storage> Raft<S> {
             return Ok(());
         }
         let single = self.prs.voters.ids() == BTreeSet::from([self.id]);
-        if single || self.lease_valid() {
+        // The lease serves only this node's own reads: the application
+        // re-checks it after reading (`ReadState::lease`), which a follower
+        // that asked for the index cannot do for us.
+        let lease = !single && r.from == self.id && self.lease_valid();
+        if single || lease {
             let index = self.log.committed;
-            self.respond_read(r, index);
+            self.respond_read_with(r, index, lease);
             return Ok(());
         }
         self.reads.queued.push(r);
@@ -1074,8 +1082,16 @@ impl<S: Storage> Raft<S> {
     }
 
     fn respond_read(&mut self, r: PendingRead, index: LogIndex) {
+        self.respond_read_with(r, index, false);
+    }
+
+    fn respond_read_with(&mut self, r: PendingRead, index: LogIndex, lease: bool) {
         if r.from == self.id {
-            self.read_states.push(ReadState { index, ctx: r.ctx });
+            self.read_states.push(ReadState {
+                index,
+                ctx: r.ctx,
+                lease,
+            });
         } else {
             self.send(
                 r.from,
@@ -1091,17 +1107,33 @@ impl<S: Storage> Raft<S> {
         et - (et / 4).max(1)
     }
 
-    fn lease_valid(&self) -> bool {
-        if !self.cfg.lease_read || self.lease_revoked {
-            return false;
+    /// Ticks the leader lease still lasts, counted on this node's clock;
+    /// `None` when there is none (not leader, lease reads off, given up
+    /// for a transfer, or expired).
+    pub fn lease_remaining(&self) -> Option<u64> {
+        if self.role != Role::Leader || !self.lease_valid() {
+            return None;
         }
-        let start = self.prs.voters.committed_value(|id| {
+        Some(self.lease_start() + self.lease_ticks() - self.clock)
+    }
+
+    /// The leader's tick at which it sent the newest heartbeat a quorum
+    /// acknowledged (0: none).
+    fn lease_start(&self) -> u64 {
+        self.prs.voters.committed_value(|id| {
             if id == self.id {
                 self.clock
             } else {
                 self.prs.progress.get(&id).map_or(0, |p| p.acked_tick)
             }
-        });
+        })
+    }
+
+    fn lease_valid(&self) -> bool {
+        if !self.cfg.lease_read || self.lease_revoked {
+            return false;
+        }
+        let start = self.lease_start();
         start > 0 && self.clock < start + self.lease_ticks()
     }
 

@@ -146,6 +146,12 @@ impl<S: Storage> RawNode<S> {
         self.raft.read_index(ctx)
     }
 
+    /// Ticks the leader lease still lasts on this node's tick count (`None`:
+    /// no valid lease). See [`ReadState::lease`].
+    pub fn lease_remaining(&self) -> Option<u64> {
+        self.raft.lease_remaining()
+    }
+
     /// Leader only: hand leadership to `to` once its log is caught up.
     /// Aborted after an election timeout.
     pub fn transfer_leader(&mut self, to: NodeId) {

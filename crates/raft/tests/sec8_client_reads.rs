@@ -179,3 +179,52 @@ fn lease_requires_check_quorum() {
     c.lease_read = true;
     assert!(RawNode::new(c, MemStorage::new()).is_err());
 }
+
+#[test]
+fn lease_reads_are_flagged_and_the_remaining_lease_counts_down() {
+    let mut net = Network::new(3, |c| c.lease_read = true);
+    net.tick(10);
+    elect(&mut net, 1);
+    net.tick(1);
+    let full = net.raw(1).lease_remaining().expect("a lease after a round");
+    assert!(full > 1, "lease of {full} ticks");
+    assert_eq!(net.raw(2).lease_remaining(), None, "followers hold none");
+    net.raw(1).read_index(data("lease")).unwrap();
+    net.handle_ready(1);
+    assert!(net.node(1).read_states[0].lease, "served from the lease");
+    // Cut off: no acknowledgement renews it, so it runs out tick by tick.
+    net.isolate(1);
+    net.tick_node(1, 1);
+    assert_eq!(net.raw(1).lease_remaining(), Some(full - 1));
+    net.tick_node(1, (full - 1) as usize);
+    assert_eq!(net.raw(1).lease_remaining(), None, "expired");
+}
+
+#[test]
+fn quorum_reads_are_not_flagged_as_lease_reads() {
+    let mut net = Network::new(3, |_| {});
+    elect(&mut net, 1);
+    net.raw(1).read_index(data("q")).unwrap();
+    net.deliver_all();
+    assert!(!net.node(1).read_states[0].lease);
+    assert_eq!(net.raw(1).lease_remaining(), None, "lease reads are off");
+}
+
+#[test]
+fn a_followers_read_index_gets_a_quorum_round_even_under_a_lease() {
+    let mut net = Network::new(3, |c| c.lease_read = true);
+    net.tick(10);
+    elect(&mut net, 1);
+    net.tick(1);
+    assert!(net.raw(1).lease_remaining().is_some());
+    let hb_before = net.count_sent("Heartbeat");
+    net.raw(2).read_index(data("f")).unwrap();
+    net.deliver_all();
+    let rs = &net.node(2).read_states;
+    assert_eq!(rs.len(), 1);
+    assert!(!rs[0].lease);
+    assert!(
+        net.count_sent("Heartbeat") > hb_before,
+        "the leader confirmed the follower's read with a round, not its lease"
+    );
+}

@@ -40,13 +40,22 @@ pub struct Cluster {
     /// persist), a subset of those ever put in `done`.
     pub early: BTreeSet<Token>,
     pub now: u64,
+    /// Given to every node's `set_untold_ticks` after its `ready` (the
+    /// driver's clock reading; 0: all real time told).
+    pub untold: u64,
 }
 
 impl Cluster {
     /// Nodes 1-3, each hosting every group in `groups` with voters 1-3
     /// (`GroupId::METADATA` as the metadata group, the rest as shards).
     pub fn with_groups(groups: &[GroupId]) -> Cluster {
-        let nodes = (1..=3u64).map(|id| new_node(id, groups)).collect();
+        Cluster::with_config(groups, |_| {})
+    }
+
+    /// As [`Self::with_groups`], with `tweak` applied to every group's
+    /// Raft config.
+    pub fn with_config(groups: &[GroupId], tweak: impl Fn(&mut Config)) -> Cluster {
+        let nodes = (1..=3u64).map(|id| new_node(id, groups, &tweak)).collect();
         Cluster {
             nodes,
             cut: BTreeSet::new(),
@@ -54,6 +63,7 @@ impl Cluster {
             done: HashMap::new(),
             early: BTreeSet::new(),
             now: 1_700_000_000_000,
+            untold: 0,
         }
     }
 
@@ -75,6 +85,7 @@ impl Cluster {
             n.mr.set_now_ms(self.now);
             n.mr.tick();
             let persist = n.mr.ready();
+            n.mr.set_untold_ticks(self.untold);
             // Like the node driver: what is already committed is answered
             // before this round's persist.
             for (t, c) in n.mr.apply_before_persist() {
@@ -149,7 +160,7 @@ impl Cluster {
 
 /// Node `id` with every group of `groups` (voters 1-3, seed per node and
 /// group so that elections differ but runs repeat).
-fn new_node(id: u64, groups: &[GroupId]) -> Node {
+fn new_node(id: u64, groups: &[GroupId], tweak: &dyn Fn(&mut Config)) -> Node {
     let limits = Limits {
         max_wait_ticks: 100,
         ..Limits::default()
@@ -160,6 +171,7 @@ fn new_node(id: u64, groups: &[GroupId]) -> Node {
         let st = MemStorage::new_with_conf_state(ConfState::with_voters([1, 2, 3]));
         let mut cfg = Config::new(NodeId(id));
         cfg.seed = id * 1000 + g.get();
+        tweak(&mut cfg);
         if g == GroupId::METADATA {
             mr.add_meta_group(g, cfg, st.clone(), ClusterMap::new())
                 .unwrap();
