@@ -263,3 +263,71 @@ fn a_lease_read_is_served_only_if_the_lease_outlasts_the_untold_time() {
     c.untold = 0;
     assert_eq!(reply(c.await_done(3)), Reply::Bulk(Bytes::from("v")));
 }
+
+/// The review finding behind decision 0010's addendum: 3 nodes, lease
+/// reads on. Follower `a` is held up (a pause) for an election timeout
+/// while leader `l`'s heartbeats queue for it; `a` resumes and acknowledges
+/// them, and `l` counts its lease from the last one's sending. Then `l` is
+/// cut off from everyone (its answers to the heartbeats get through) and
+/// `b` campaigns: `a` must refuse to vote while
+/// that lease may still hold. Returns in which round after the cut a new
+/// leader was elected (`None`: not within the bound, shorter than the
+/// lease's remainder).
+fn rounds_until_a_votes_out_the_leased_leader(ticks_first: bool) -> Option<usize> {
+    const HOLD_ROUNDS: usize = 30;
+    const WATCH_ROUNDS: usize = 10;
+    let mut c = Cluster::with_config(&[G1], |cfg| {
+        cfg.check_quorum = true;
+        cfg.pre_vote = true;
+        cfg.lease_read = true;
+    });
+    c.ticks_first = ticks_first;
+    let l = c.await_leader(G1);
+    c.settle();
+    let a = (1..=3).find(|&i| i != l).unwrap();
+    let b = (1..=3).find(|&i| i != l && i != a).unwrap();
+    c.held.insert(a);
+    // Long enough for `a`'s owed ticks to outlast an election timeout;
+    // `b`'s acknowledgements keep `l` leader meanwhile (CheckQuorum).
+    for _ in 0..HOLD_ROUNDS {
+        c.round();
+    }
+    c.held.remove(&a);
+    c.round(); // `a` steps the queued heartbeats and answers them
+               // From now on nothing leaves `l`: its lease rests on those answers.
+    c.cut_links.extend([(l, a), (l, b), (b, l)]);
+    c.round(); // `l` steps the answers
+    let role = |c: &mut Cluster, n| c.node(n).mr.status(G1).unwrap().role;
+    assert_eq!(role(&mut c, l), slotraft_raft::Role::Leader);
+    c.cut.insert(l);
+    // Cut off, `l` still serves reads (by the lease, in the first round).
+    c.node(l).mr.read(G1, argv(&["GET", "k"]), 1).unwrap();
+    let _ = c.node(b).mr.campaign(G1);
+    for r in 1..=WATCH_ROUNDS {
+        c.round();
+        if r == 1 {
+            assert_eq!(c.done.remove(&1).map(reply), Some(Reply::Null));
+        }
+        let new_leader = [a, b]
+            .iter()
+            .any(|&n| role(&mut c, n) == slotraft_raft::Role::Leader);
+        if new_leader {
+            return Some(r);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_follower_resuming_from_a_hold_up_keeps_the_promise_of_the_heartbeats_it_acknowledges() {
+    assert_eq!(
+        rounds_until_a_votes_out_the_leased_leader(true),
+        None,
+        "a voted within the lease of the heartbeat it had just acknowledged"
+    );
+    // Teeth: stepping the queued heartbeats before the owed ticks (the old
+    // driver order) elects a new leader within a few rounds, well inside
+    // the lease `a`'s answers gave `l` (23 ticks from the newest
+    // heartbeat's sending).
+    assert!(rounds_until_a_votes_out_the_leased_leader(false).is_some());
+}

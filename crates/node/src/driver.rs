@@ -14,8 +14,9 @@
 //! beside a multi-thread runtime (the fdatasync never blocks a worker).
 //! [`Driver::run`] is the same future in both.
 //!
-//! One round: take requests (at most [`MAX_REQUESTS_PER_ROUND`]) → tick if
-//! [`DEFAULT_TICK`] elapsed → `ready()` → one WAL batch → wait durable if
+//! One round: a tick per [`DEFAULT_TICK`] of real time elapsed → take
+//! requests (at most [`MAX_REQUESTS_PER_ROUND`]; after the ticks, see
+//! [`Driver::run`]) → `ready()` → one WAL batch → wait durable if
 //! any group needs it → `advance_persisted()` → hand messages to the
 //! transport → answer clients → publish leader changes → compact logs
 //! grown past `snapshot_log_entries` ([`SNAPSHOT_LOG_ENTRIES`] by default).
@@ -337,9 +338,10 @@ impl Driver {
     /// A future, so that it can run either on a thread of its own (its own
     /// one-thread runtime, [`crate::DriverPlacement::Thread`]) or as a task
     /// beside the client connections ([`crate::DriverPlacement::Runtime`]).
-    /// It awaits only its input and its tick timer; a round itself is
-    /// synchronous and may block on the WAL's fdatasync (as Redis's event
-    /// loop does with `appendfsync always`).
+    /// It awaits its input, its tick timer and (on the clients' runtime)
+    /// the WAL's fdatasync; the rest of a round is synchronous, including a
+    /// snapshot built by `maybe_compact` and a write that waits for room in
+    /// the WAL's bounded batches (both bounded, both hold up the thread).
     pub async fn run(mut self) -> Result<(), slotraft_storage::Error> {
         let mut pending = Pending {
             waiters: HashMap::new(),
@@ -351,21 +353,37 @@ impl Driver {
         tokio::pin!(sleep);
         // Bounded by `stop` / disconnection; each round does bounded work.
         while !self.stop.load(Ordering::Acquire) {
-            if self.mr.has_ready() {
+            let first = if self.mr.has_ready() {
                 // More work already (e.g. entries that became committed when
                 // the last round made them durable): do not sleep, but let
                 // the tasks sharing this thread run first.
                 tokio::task::yield_now().await;
+                None
             } else {
                 sleep.as_mut().reset(clock.next_tick().into());
                 tokio::select! {
                     biased;
                     req = self.input.recv() => match req {
-                        Some(req) => self.handle(req, &mut pending),
+                        Some(req) => Some(req),
                         None => break,
                     },
-                    _ = &mut sleep => {}
+                    _ = &mut sleep => None,
                 }
+            };
+            // Ticks first, then what queued up meanwhile: a message is
+            // stepped no earlier than the time it arrived, never before
+            // time that passed after it. A follower that acknowledges a
+            // heartbeat has promised its leader's lease not to vote for an
+            // election timeout from then on; ticks for a hold-up it has not
+            // yet been told of, given after that heartbeat, would end the
+            // promise at once while the leader still serves lease reads
+            // (decision 0010). A leader held up for an election timeout
+            // steps down by CheckQuorum before it steps the acknowledgements
+            // that queued: that is what its followers see too.
+            let due = clock.take_due(Instant::now());
+            self.pass_time(due, &mut ticks);
+            if let Some(req) = first {
+                self.handle(req, &mut pending);
             }
             for _ in 1..MAX_REQUESTS_PER_ROUND {
                 match self.input.try_recv() {
@@ -374,31 +392,33 @@ impl Driver {
                     Err(TryRecvError::Disconnected) => return Ok(()),
                 }
             }
-            // Requests first, then ticks: peer messages that queued up
-            // during a hold-up are stepped before the time they waited
-            // for is given to Raft (no election against a live leader).
-            let due = clock.take_due(Instant::now());
             let ticked = due > 0;
-            if ticked {
-                // Failed connections since the last tick: Raft probes those
-                // peers instead of streaming to them.
-                for peer in self.outbox.take_unreachable() {
-                    self.mr.report_unreachable(peer);
-                }
-            }
-            for _ in 0..due {
-                self.mr.tick();
-                ticks += 1;
-                if PREFERRED_CAMPAIGN_TICKS.contains(&ticks) {
-                    self.campaign_where_preferred();
-                }
-            }
             self.round(&mut pending, &clock).await?;
             if ticked {
                 self.maybe_compact()?;
             }
         }
         Ok(())
+    }
+
+    /// Gives Raft `due` ticks (counted in `ticks` since the driver
+    /// started), with what rides on them: peers whose connection failed
+    /// since the last tick are reported first (Raft probes them instead of
+    /// streaming), and shards this node prefers are campaigned for at
+    /// [`PREFERRED_CAMPAIGN_TICKS`].
+    fn pass_time(&mut self, due: u64, ticks: &mut u64) {
+        if due > 0 {
+            for peer in self.outbox.take_unreachable() {
+                self.mr.report_unreachable(peer);
+            }
+        }
+        for _ in 0..due {
+            self.mr.tick();
+            *ticks += 1;
+            if PREFERRED_CAMPAIGN_TICKS.contains(ticks) {
+                self.campaign_where_preferred();
+            }
+        }
     }
 
     fn handle(&mut self, req: Request, p: &mut Pending) {

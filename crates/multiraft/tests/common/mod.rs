@@ -43,6 +43,18 @@ pub struct Cluster {
     /// Given to every node's `set_untold_ticks` after its `ready` (the
     /// driver's clock reading; 0: all real time told).
     pub untold: u64,
+    /// Directed links `(from, to)` whose messages are dropped.
+    pub cut_links: BTreeSet<(u64, u64)>,
+    /// Nodes whose driver is held up (a process pause, a long round):
+    /// they neither tick nor step; messages to them wait in `inbox`.
+    pub held: BTreeSet<u64>,
+    /// Ticks each node missed while held, given when it resumes.
+    pub owed_ticks: HashMap<u64, u64>,
+    /// True (the node driver's order): a round gives a node its ticks
+    /// before it steps the messages that queued for it. False: messages
+    /// first, the order the driver had before decision 0010's addendum
+    /// (kept to show what it broke).
+    pub ticks_first: bool,
 }
 
 impl Cluster {
@@ -64,6 +76,10 @@ impl Cluster {
             early: BTreeSet::new(),
             now: 1_700_000_000_000,
             untold: 0,
+            cut_links: BTreeSet::new(),
+            held: BTreeSet::new(),
+            owed_ticks: HashMap::new(),
+            ticks_first: true,
         }
     }
 
@@ -71,19 +87,45 @@ impl Cluster {
         &mut self.nodes[(id - 1) as usize]
     }
 
-    /// One driver round on every node: deliver, ready, persist, advance.
+    /// One driver round on every node: ticks and delivery (in the order
+    /// `ticks_first` says), ready, persist, advance. A held node skips the
+    /// round and is owed its tick.
     pub fn round(&mut self) {
         let inbox = std::mem::take(&mut self.inbox);
+        let mut deliver: HashMap<u64, Vec<(GroupId, Message)>> = HashMap::new();
         for (to, g, m) in inbox {
-            if self.cut.contains(&to) || self.cut.contains(&m.from.get()) {
+            let from = m.from.get();
+            if self.cut.contains(&to) || self.cut.contains(&from) {
                 continue;
             }
-            self.node(to).mr.step(g, m).unwrap();
+            if self.cut_links.contains(&(from, to)) {
+                continue;
+            }
+            if self.held.contains(&to) {
+                self.inbox.push((to, g, m));
+                continue;
+            }
+            deliver.entry(to).or_default().push((g, m));
         }
         self.now += 10;
         for n in &mut self.nodes {
+            let id = n.mr.id().get();
+            if self.held.contains(&id) {
+                *self.owed_ticks.entry(id).or_default() += 1;
+                continue;
+            }
+            let ticks = 1 + self.owed_ticks.remove(&id).unwrap_or(0);
+            let msgs = deliver.remove(&id).unwrap_or_default();
+            if self.ticks_first {
+                (0..ticks).for_each(|_| n.mr.tick());
+            }
+            for (g, m) in msgs {
+                n.mr.step(g, m).unwrap();
+            }
+            if !self.ticks_first {
+                (0..ticks).for_each(|_| n.mr.tick());
+            }
             n.mr.set_now_ms(self.now);
-            n.mr.tick();
             let persist = n.mr.ready();
             n.mr.set_untold_ticks(self.untold);
             // Like the node driver: what is already committed is answered
