@@ -33,6 +33,7 @@ use slotraft_types::{key_slot, SLOT_COUNT};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 /// Keys up to this length are stored inside the node.
 pub const INLINE_KEY: usize = crate::small::INLINE_BYTES;
@@ -147,6 +148,17 @@ impl Meta {
         if node.expire_at == at {
             return;
         }
+        self.unindex_expire(node);
+        if at != 0 {
+            *self.expiry.entry(expiry_key(at, node.key())).or_insert(0) += 1;
+            self.expires += 1;
+        }
+        node.expire_at = at;
+    }
+
+    /// Takes a node's expiry (if any) out of the index; the node itself
+    /// keeps it (a removed node, or one whose expiry is about to change).
+    fn unindex_expire(&mut self, node: &Node) {
         if node.expire_at != 0 {
             let k = expiry_key(node.expire_at, node.key());
             match self.expiry.get_mut(&k) {
@@ -158,11 +170,6 @@ impl Meta {
             }
             self.expires -= 1;
         }
-        if at != 0 {
-            *self.expiry.entry(expiry_key(at, node.key())).or_insert(0) += 1;
-            self.expires += 1;
-        }
-        node.expire_at = at;
     }
 }
 
@@ -179,10 +186,54 @@ fn expiry_key(at: u64, key: &[u8]) -> u128 {
 }
 
 /// The storage of one keyspace.
+/// One key's node. A `Box`, not an `Arc`: a reference count per node
+/// would copy on write per node instead of per slot, at 16 more bytes per
+/// key (measured: 1.04x -> 1.20x Redis's memory per key).
+type NodeRef = Box<Node>;
+
+/// One slot's keys.
+type SlotTable = HashTable<NodeRef>;
+
+/// A clone shares every slot table with the original until either writes
+/// to it (copy-on-write, as for [`FrozenDb`]).
 #[derive(Clone, Debug)]
 pub struct Db {
-    slots: Vec<HashTable<Box<Node>>>,
+    /// Shared with [`FrozenDb`]s taken since (copy-on-write per slot: the
+    /// first write to a slot a frozen view still holds clones that slot's
+    /// table, `Arc::make_mut`; unshared, it costs one atomic check).
+    slots: Vec<Arc<SlotTable>>,
     pub(crate) meta: Meta,
+}
+
+/// A point-in-time view of a [`Db`]'s keys and per-slot delete versions,
+/// taken in O(slots) by [`Db::freeze`] and read on another thread (a
+/// snapshot is serialized there while the keyspace goes on: Redis forks
+/// for its BGSAVE, this copies on write per slot instead of per page).
+/// Holding one costs memory only for the slots written meanwhile.
+pub struct FrozenDb {
+    slots: Vec<Arc<SlotTable>>,
+    slot_deleted: Vec<u64>,
+    op_counter: u64,
+}
+
+impl FrozenDb {
+    pub fn op_counter(&self) -> u64 {
+        self.op_counter
+    }
+
+    /// The slot's delete version (WATCH), as at the freeze.
+    pub fn slot_deleted(&self, slot: u16) -> u64 {
+        self.slot_deleted[slot as usize]
+    }
+
+    pub fn count_in_slot(&self, slot: u16) -> usize {
+        self.slots[slot as usize].len()
+    }
+
+    /// All nodes of a slot, any order.
+    pub fn slot_nodes(&self, slot: u16) -> impl Iterator<Item = &Node> + '_ {
+        self.slots[slot as usize].iter().map(|b| &**b)
+    }
 }
 
 impl Default for Db {
@@ -193,7 +244,7 @@ impl Default for Db {
 
 #[inline]
 #[allow(clippy::borrowed_box)] // hashbrown's hasher callback signature
-fn rehash(n: &Box<Node>) -> u64 {
+fn rehash(n: &NodeRef) -> u64 {
     hash_bytes(n.key())
 }
 
@@ -224,9 +275,26 @@ impl KeyPos {
 impl Db {
     pub fn new() -> Db {
         Db {
-            slots: (0..SLOT_COUNT).map(|_| HashTable::new()).collect(),
+            slots: (0..SLOT_COUNT)
+                .map(|_| Arc::new(HashTable::new()))
+                .collect(),
             meta: Meta::new(),
         }
+    }
+
+    /// A view of the current keys that later writes do not change.
+    pub fn freeze(&self) -> FrozenDb {
+        FrozenDb {
+            slots: self.slots.clone(),
+            slot_deleted: self.meta.slot_deleted.clone(),
+            op_counter: self.meta.op_counter,
+        }
+    }
+
+    /// The slot's table, for writing (cloned first if a frozen view
+    /// still shares it).
+    fn table_mut(&mut self, slot: usize) -> &mut SlotTable {
+        Arc::make_mut(&mut self.slots[slot])
     }
 
     // ----- raw access (ignores expiry) -----
@@ -249,7 +317,7 @@ impl Db {
         let mut n = 0;
         for key in keys.into_iter().take(PREFETCH_MAX) {
             let p = KeyPos::of(key);
-            slotraft_types::hint::prefetch_read(&self.slots[p.slot]);
+            slotraft_types::hint::prefetch_read(&*self.slots[p.slot]);
             pos[n] = (p.slot, p.hash);
             n += 1;
         }
@@ -263,17 +331,16 @@ impl Db {
 
     /// Removes a key (expired or not): THE delete path (bumps the slot's
     /// delete version for WATCH, keeps counters and the expiry index right).
-    fn remove_node(&mut self, key: &[u8]) -> Option<Box<Node>> {
+    fn remove_node(&mut self, key: &[u8]) -> Option<NodeRef> {
         let slot = slot_of(key);
-        let table = &mut self.slots[slot];
+        let table = self.table_mut(slot);
         let entry = table.find_entry(hash_bytes(key), |n| n.key() == key).ok()?;
-        let (mut node, _) = entry.remove();
+        let (node, _) = entry.remove();
         if table.len() * 8 < table.capacity() && table.capacity() > 64 {
             table.shrink_to(table.len() * 2, rehash);
         }
-        let at = node.expire_at;
-        self.meta.set_expire(&mut node, 0);
-        node.expire_at = at; // the caller may move the value with its TTL
+        // The node keeps its expiry: the caller may move the value with it.
+        self.meta.unindex_expire(&node);
         self.meta.keys -= 1;
         self.meta.slot_deleted[slot] = self.meta.next_version();
         Some(node)
@@ -313,19 +380,21 @@ impl Db {
     ) -> &mut Node {
         debug_assert!(self.find(key).is_none(), "insert of an existing key");
         debug_assert!(pos.slot == slot_of(key) && pos.hash == hash_bytes(key));
-        let mut node = Box::new(Node {
+        let mut node = Node {
             key: SmallBytes::new(key),
             value,
             expire_at: 0,
             version: 0,
-        });
+        };
         self.meta.set_expire(&mut node, expire_at);
         match version {
             None => self.meta.modified(&mut node),
             Some(v) => node.version = v,
         }
         self.meta.keys += 1;
-        let e = self.slots[pos.slot].insert_unique(pos.hash, node, rehash);
+        let e = self
+            .table_mut(pos.slot)
+            .insert_unique(pos.hash, Box::new(node), rehash);
         e.into_mut()
     }
 
@@ -336,7 +405,7 @@ impl Db {
     /// [`Db::find_mut_parts`] at a position already computed for `key`.
     fn find_mut_at(&mut self, pos: KeyPos, key: &[u8]) -> Option<(&mut Node, &mut Meta)> {
         let Db { slots, meta } = self;
-        let n = slots[pos.slot].find_mut(pos.hash, |n| n.key() == key)?;
+        let n = Arc::make_mut(&mut slots[pos.slot]).find_mut(pos.hash, |n| n.key() == key)?;
         Some((&mut **n, meta))
     }
 
@@ -533,7 +602,7 @@ impl Db {
     /// FLUSHALL/FLUSHDB: drops everything; every watcher sees a change.
     pub fn flush(&mut self) {
         for t in &mut self.slots {
-            *t = HashTable::new();
+            *t = Arc::new(HashTable::new());
         }
         let v = self.meta.next_version();
         let counter = self.meta.op_counter;
@@ -731,7 +800,7 @@ impl Db {
         for k in keys {
             self.remove_node(&k);
         }
-        let moved = std::mem::take(&mut other.slots[slot as usize]);
+        let moved = std::mem::take(other.table_mut(slot as usize));
         for node in moved.into_iter() {
             let n = *node;
             let version = n.version;

@@ -422,12 +422,22 @@ impl Keyspace {
         ranges: &[std::ops::RangeInclusive<u16>],
         w: &mut impl std::io::Write,
     ) -> std::io::Result<()> {
-        snapshot::write(self, ranges, w)
+        self.freeze().snapshot(ranges, w)
     }
 
     /// Writes a snapshot of every slot.
     pub fn snapshot_all(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
-        snapshot::write(self, &[0..=slotraft_types::SLOT_COUNT - 1], w)
+        self.freeze().snapshot_all(w)
+    }
+
+    /// The state as it is now, to be serialized later or elsewhere (another
+    /// thread) while this keyspace goes on executing: O(slots) now, and
+    /// the first write to each slot meanwhile copies that slot's table.
+    pub fn freeze(&self) -> FrozenKeyspace {
+        FrozenKeyspace {
+            db: self.db.freeze(),
+            last_now_ms: self.last_now_ms,
+        }
     }
 
     /// Restores a snapshot: replaces the slots it covers (all slots for a
@@ -447,6 +457,29 @@ fn not_here(spec: &CommandSpec) -> Reply {
         "ERR command '{}' is executed by the server, not the keyspace",
         spec.name
     ))
+}
+
+/// A point-in-time view of a [`Keyspace`] ([`Keyspace::freeze`]): what a
+/// snapshot taken at the freeze would contain, serializable on any thread.
+pub struct FrozenKeyspace {
+    db: db::FrozenDb,
+    last_now_ms: u64,
+}
+
+impl FrozenKeyspace {
+    /// Writes a snapshot of the given slot ranges (see [`snapshot`]).
+    pub fn snapshot(
+        &self,
+        ranges: &[std::ops::RangeInclusive<u16>],
+        w: &mut impl std::io::Write,
+    ) -> std::io::Result<()> {
+        snapshot::write(self, ranges, w)
+    }
+
+    /// Writes a snapshot of every slot.
+    pub fn snapshot_all(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        snapshot::write(self, &[0..=slotraft_types::SLOT_COUNT - 1], w)
+    }
 }
 
 #[cfg(test)]

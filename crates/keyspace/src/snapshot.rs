@@ -21,7 +21,7 @@ use crate::args::MAX_STRING_LEN;
 use crate::db::Db;
 use crate::small::SmallBytes;
 use crate::types::{Hash, List, Set, Value, ZSet};
-use crate::Keyspace;
+use crate::{FrozenKeyspace, Keyspace};
 use std::io::{self, Read, Write};
 use std::ops::RangeInclusive;
 
@@ -329,8 +329,12 @@ pub fn parse_payload(p: &[u8]) -> Result<Value, PayloadError> {
 // ----- snapshot stream -----
 
 /// Writes a snapshot of `ranges` (see the module doc).
-pub fn write(ks: &Keyspace, ranges: &[RangeInclusive<u16>], w: &mut impl Write) -> io::Result<()> {
-    let db = ks.db();
+pub fn write(
+    frozen: &FrozenKeyspace,
+    ranges: &[RangeInclusive<u16>],
+    w: &mut impl Write,
+) -> io::Result<()> {
+    let db = &frozen.db;
     let mut cw = CrcWriter {
         inner: w,
         crc: Crc32::new(),
@@ -339,7 +343,7 @@ pub fn write(ks: &Keyspace, ranges: &[RangeInclusive<u16>], w: &mut impl Write) 
     buf.extend_from_slice(MAGIC);
     buf.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     buf.extend_from_slice(&db.op_counter().to_le_bytes());
-    buf.extend_from_slice(&ks.last_now_ms().to_le_bytes());
+    buf.extend_from_slice(&frozen.last_now_ms.to_le_bytes());
     buf.extend_from_slice(&(ranges.len() as u32).to_le_bytes());
     for r in ranges {
         assert!(
@@ -353,7 +357,7 @@ pub fn write(ks: &Keyspace, ranges: &[RangeInclusive<u16>], w: &mut impl Write) 
     let mut count = 0u64;
     for r in ranges {
         for slot in r.clone() {
-            let deleted = db.meta.slot_deleted[slot as usize];
+            let deleted = db.slot_deleted(slot);
             if deleted == 0 && db.count_in_slot(slot) == 0 {
                 continue; // nothing to say: absent slots restore as empty
             }

@@ -150,6 +150,37 @@ proptest! {
     }
 
     #[test]
+    fn a_frozen_view_is_untouched_by_later_commands(log in entries(), cut in 0usize..80) {
+        let t = times(&log);
+        let cut = cut.min(log.len());
+        let mut a = Keyspace::new();
+        for ((c, _, seed), now) in log[..cut].iter().zip(&t) {
+            apply(&mut a, c, *now, *seed);
+        }
+        let want = snapshot(&a);
+        let frozen = a.freeze();
+        let mut replica = a.clone();
+        for ((c, _, seed), now) in log[cut..].iter().zip(&t[cut..]) {
+            apply(&mut a, c, *now, *seed);
+        }
+        // FLUSHALL drops every table at once: the view keeps its own.
+        apply(&mut a, &["flushall".to_string()], t.last().copied().unwrap_or(0), 0);
+        let frozen = std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            frozen.snapshot_all(&mut buf).unwrap();
+            buf
+        })
+        .join()
+        .unwrap();
+        prop_assert_eq!(frozen, want.clone());
+        // A clone shares the tables too, and is just as untouched.
+        prop_assert_eq!(snapshot(&replica), want);
+        // And writing to the clone leaves the original alone.
+        apply(&mut replica, &["set".into(), "k0".into(), "clone".into()], 1, 0);
+        prop_assert_eq!(a.len(), 0);
+    }
+
+    #[test]
     fn slot_range_snapshot_moves_exactly_those_slots(log in entries()) {
         let t = times(&log);
         let mut a = Keyspace::new();

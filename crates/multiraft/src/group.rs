@@ -526,20 +526,20 @@ impl<S: Storage> Group<S> {
         }
     }
 
-    /// A snapshot of the applied state, for log compaction.
-    pub fn build_snapshot(&self) -> Snapshot {
+    /// The applied state frozen now, for a log-compaction snapshot built
+    /// later ([`PendingSnapshot::build`], on any thread).
+    pub fn freeze_snapshot(&self) -> PendingSnapshot {
         let term = self
             .raw
             .log_term(self.applied)
             .expect("the applied index is in the log or is the snapshot index");
-        let data = self.sm.snapshot();
-        Snapshot {
+        PendingSnapshot {
             meta: SnapshotMeta {
                 index: self.applied,
                 term,
                 conf_state: self.raw.conf_state(),
             },
-            data: Bytes::from(data),
+            state: self.sm.freeze(),
         }
     }
 
@@ -562,5 +562,23 @@ impl<S: Storage> Group<S> {
                 .iter()
                 .map(|(_, _, r)| r.len())
                 .sum::<usize>()
+    }
+}
+
+/// A snapshot whose metadata is fixed and whose state is frozen
+/// ([`Group::freeze_snapshot`]); encoding it is the expensive part, kept
+/// off the thread that runs Raft.
+pub struct PendingSnapshot {
+    pub meta: SnapshotMeta,
+    state: crate::state::FrozenState,
+}
+
+impl PendingSnapshot {
+    /// Encodes the frozen state: the snapshot as of `meta.index`.
+    pub fn build(self) -> Snapshot {
+        Snapshot {
+            meta: self.meta,
+            data: Bytes::from(self.state.encode()),
+        }
     }
 }

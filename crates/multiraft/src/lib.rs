@@ -50,9 +50,9 @@ pub use entry::{
     EntryDecodeError, Op, ShardEntry, MAX_ARGS_PER_OP, MAX_ENTRY_BYTES, MAX_META_OP_BYTES,
     MAX_OPS_PER_ENTRY,
 };
-pub use group::GroupStatus;
+pub use group::{GroupStatus, PendingSnapshot};
 pub use node::{
     Completion, GroupPersist, Limits, MultiRaft, NotExecuted, Output, Persist, Token,
     MAX_FORWARDED_TRANSFERS, TRANSFER_CTX_MAGIC,
 };
-pub use state::{ERR_CMD_ON_META, ERR_META_ON_SHARD};
+pub use state::{FrozenState, ERR_CMD_ON_META, ERR_META_ON_SHARD};

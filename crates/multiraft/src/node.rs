@@ -16,7 +16,7 @@
 //! that never starts: the caller's wait times out).
 
 use crate::entry::Op;
-use crate::group::{mix, Group, GroupStatus};
+use crate::group::{mix, Group, GroupStatus, PendingSnapshot};
 use crate::state::StateMachine;
 use bytes::Bytes;
 use slotraft_cluster::ClusterMap;
@@ -475,8 +475,15 @@ impl<S: Storage> MultiRaft<S> {
 
     /// A snapshot of a group's applied state (the caller stores it and
     /// compacts the log up to its index).
+    /// A snapshot of the group's applied state, for log compaction.
     pub fn build_snapshot(&self, group: GroupId) -> Option<Snapshot> {
-        self.groups.get(&group).map(Group::build_snapshot)
+        self.freeze_snapshot(group).map(PendingSnapshot::build)
+    }
+
+    /// The group's applied state frozen now (O(slots)); build the snapshot
+    /// from it later, on another thread, while the group goes on.
+    pub fn freeze_snapshot(&self, group: GroupId) -> Option<PendingSnapshot> {
+        self.groups.get(&group).map(Group::freeze_snapshot)
     }
 
     pub fn applied(&self, group: GroupId) -> Option<LogIndex> {

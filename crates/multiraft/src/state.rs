@@ -17,7 +17,7 @@ use crate::entry::Op;
 use crate::node::NotExecuted;
 use bytes::Bytes;
 use slotraft_cluster::{ClusterMap, MetaCommand};
-use slotraft_keyspace::{ExecCtx, Keyspace, Outcome, INTERNAL_EXPIRE};
+use slotraft_keyspace::{ExecCtx, FrozenKeyspace, Keyspace, Outcome, INTERNAL_EXPIRE};
 use slotraft_resp::Reply;
 
 /// Error text for a client op sent to the metadata group.
@@ -31,6 +31,30 @@ pub(crate) struct MetaState {
     /// Set when an applied command or a snapshot changed `map`; cleared
     /// when the change is reported in an `Output`.
     pub changed: bool,
+}
+
+/// A group's applied state frozen at one index ([`StateMachine::freeze`]),
+/// `Send`: encoded into snapshot bytes wherever the caller likes.
+pub struct FrozenState(Frozen);
+
+enum Frozen {
+    Shard(FrozenKeyspace),
+    Meta(Vec<u8>),
+}
+
+impl FrozenState {
+    /// The snapshot bytes of the frozen state.
+    pub fn encode(self) -> Vec<u8> {
+        match self.0 {
+            Frozen::Shard(ks) => {
+                let mut data = Vec::new();
+                ks.snapshot_all(&mut data)
+                    .expect("writing to a Vec cannot fail");
+                data
+            }
+            Frozen::Meta(bytes) => bytes,
+        }
+    }
 }
 
 /// The state machine of one group.
@@ -111,15 +135,18 @@ impl StateMachine {
     }
 
     /// The applied state as snapshot bytes.
+    #[cfg(test)]
     pub fn snapshot(&self) -> Vec<u8> {
+        self.freeze().encode()
+    }
+
+    /// The applied state as it is now, to be encoded later (on another
+    /// thread): a copy-on-write view of a keyspace, or the (small) map's
+    /// bytes.
+    pub fn freeze(&self) -> FrozenState {
         match self {
-            StateMachine::Shard(ks) => {
-                let mut data = Vec::new();
-                ks.snapshot_all(&mut data)
-                    .expect("writing to a Vec cannot fail");
-                data
-            }
-            StateMachine::Meta(m) => m.map.encode_snapshot(),
+            StateMachine::Shard(ks) => FrozenState(Frozen::Shard(ks.freeze())),
+            StateMachine::Meta(m) => FrozenState(Frozen::Meta(m.map.encode_snapshot())),
         }
     }
 

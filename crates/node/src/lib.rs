@@ -192,6 +192,7 @@ pub fn raft_config(id: NodeId, group: GroupId, seed: u64, read_mode: ReadMode) -
     c.heartbeat_tick = driver::DEFAULT_HEARTBEAT_TICK;
     c.pre_vote = true;
     c.check_quorum = true;
+    c.max_committed_size_per_ready = driver::MAX_APPLY_BYTES_PER_ROUND;
     c.seed = seed ^ group.get().wrapping_mul(0x9E37_79B9_7F4A_7C15);
     c
 }
@@ -486,6 +487,7 @@ impl NodeHandle {
             ready_keys: ready_tx,
             ready_dropped: ready_dropped.clone(),
             transfers: Vec::new(),
+            snapshot_job: None,
             done,
             placement: cfg.driver,
             _dir_lock: dir_lock,

@@ -352,6 +352,39 @@ fn snapshots_write_read_in_chunks_replace_and_compact() {
 }
 
 #[test]
+fn an_older_snapshot_finishing_late_never_replaces_a_newer_one() {
+    let v = SimVfs::new();
+    let s = open(&v, test_cfg());
+    let g = GroupId(4);
+    for i in 1..=10 {
+        s.append(g, vec![e(i, 2, "x")]).unwrap();
+    }
+    // A compaction snapshot at 5 is being written (on its own thread in
+    // the node) while the group installs its leader's snapshot at 9.
+    let mut old = s.snapshot_writer(g, LogIndex(5), Term(2)).unwrap();
+    old.write_chunk(0, b"old state").unwrap();
+    write_snapshot(&s, g, 9, b"new state");
+    assert!(matches!(old.finish(), Err(Error::Compacted)));
+    let r = s.snapshot_reader(g).unwrap().unwrap();
+    assert_eq!(r.meta().index, LogIndex(9));
+    let snaps: Vec<String> = v
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.starts_with("snap-"))
+        .collect();
+    assert_eq!(snaps.len(), 1, "the late one is removed: {snaps:?}");
+    // And after a restart, the newer one is what recovery finds.
+    drop(r);
+    drop(s);
+    let s = open(&v, test_cfg());
+    assert_eq!(
+        s.snapshot_reader(g).unwrap().unwrap().meta().index,
+        LogIndex(9)
+    );
+}
+
+#[test]
 fn crash_during_snapshot_keeps_old_or_new_never_partial_and_reconciles() {
     for seed in 0..200 {
         let v = SimVfs::new();
