@@ -229,13 +229,7 @@ fn segments_roll_and_are_reclaimed_after_compaction() {
             .unwrap();
         s.wait(t).unwrap();
     }
-    let segs = |v: &SimVfs| {
-        v.list()
-            .unwrap()
-            .iter()
-            .filter(|n| n.starts_with("wal-"))
-            .count()
-    };
+    let segs = |v: &SimVfs| files(v, "wal-").len();
     let before = segs(&v);
     assert!(before > 4, "rolled: {before}");
     // Reads from disk (cache is 0), across segments.
@@ -300,6 +294,24 @@ fn unsupported_version_is_refused() {
     );
 }
 
+/// Names of the files in `v` that start with `prefix`.
+fn files(v: &SimVfs, prefix: &str) -> Vec<String> {
+    v.list()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// A store on `v` whose group `g` holds entries 1-10 of term 2.
+fn store_with_ten_entries(v: &SimVfs, g: GroupId) -> Store {
+    let s = open(v, test_cfg());
+    for i in 1..=10 {
+        s.append(g, vec![e(i, 2, "x")]).unwrap();
+    }
+    s
+}
+
 fn write_snapshot(s: &Store, g: GroupId, index: u64, data: &[u8]) {
     let mut w = s.snapshot_writer(g, LogIndex(index), Term(2)).unwrap();
     for (k, c) in data.chunks(MAX_SNAPSHOT_CHUNK).enumerate() {
@@ -311,23 +323,15 @@ fn write_snapshot(s: &Store, g: GroupId, index: u64, data: &[u8]) {
 #[test]
 fn snapshots_write_read_in_chunks_replace_and_compact() {
     let v = SimVfs::new();
-    let s = open(&v, test_cfg());
     let g = GroupId(4);
-    for i in 1..=10 {
-        s.append(g, vec![e(i, 2, "x")]).unwrap();
-    }
+    let s = store_with_ten_entries(&v, g);
     let data: Vec<u8> = (0..(MAX_SNAPSHOT_CHUNK * 2 + 100))
         .map(|i| (i % 251) as u8)
         .collect();
     write_snapshot(&s, g, 5, &data[..1000]);
     write_snapshot(&s, g, 8, &data);
     s.wait(s.compact(g, LogIndex(8), Term(2)).unwrap()).unwrap();
-    let snaps: Vec<String> = v
-        .list()
-        .unwrap()
-        .into_iter()
-        .filter(|n| n.starts_with("snap-"))
-        .collect();
+    let snaps = files(&v, "snap-");
     assert_eq!(
         snaps.len(),
         1,
@@ -354,11 +358,8 @@ fn snapshots_write_read_in_chunks_replace_and_compact() {
 #[test]
 fn an_older_snapshot_finishing_late_never_replaces_a_newer_one() {
     let v = SimVfs::new();
-    let s = open(&v, test_cfg());
     let g = GroupId(4);
-    for i in 1..=10 {
-        s.append(g, vec![e(i, 2, "x")]).unwrap();
-    }
+    let s = store_with_ten_entries(&v, g);
     // A compaction snapshot at 5 is being written (on its own thread in
     // the node) while the group installs its leader's snapshot at 9.
     let mut old = s.snapshot_writer(g, LogIndex(5), Term(2)).unwrap();
@@ -367,12 +368,7 @@ fn an_older_snapshot_finishing_late_never_replaces_a_newer_one() {
     assert!(matches!(old.finish(), Err(Error::Compacted)));
     let r = s.snapshot_reader(g).unwrap().unwrap();
     assert_eq!(r.meta().index, LogIndex(9));
-    let snaps: Vec<String> = v
-        .list()
-        .unwrap()
-        .into_iter()
-        .filter(|n| n.starts_with("snap-"))
-        .collect();
+    let snaps = files(&v, "snap-");
     assert_eq!(snaps.len(), 1, "the late one is removed: {snaps:?}");
     // And after a restart, the newer one is what recovery finds.
     drop(r);
