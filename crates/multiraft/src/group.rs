@@ -519,9 +519,14 @@ impl<S: Storage> Group<S> {
                 self.reads_queued.splice(0..0, reads);
                 continue;
             }
-            for (argv, t) in reads {
-                let reply = self.sm.execute_read(&argv, now_ms);
-                out.push((t, Completion::Done(Outcome::Reply(reply))));
+            for (i, (argv, t)) in reads.iter().enumerate() {
+                if i % APPLY_PREFETCH_WINDOW == 0 && reads.len() > 1 {
+                    let end = (i + APPLY_PREFETCH_WINDOW).min(reads.len());
+                    self.sm
+                        .prefetch_argvs(reads[i..end].iter().map(|(a, _)| &a[..]));
+                }
+                let reply = self.sm.execute_read(argv, now_ms);
+                out.push((*t, Completion::Done(Outcome::Reply(reply))));
             }
         }
     }

@@ -108,11 +108,17 @@ impl StateMachine {
 
     /// Prefetch hint for ops about to be applied ([`Keyspace::prefetch`]).
     pub fn prefetch(&self, ops: &[Op]) {
+        self.prefetch_argvs(ops.iter().filter_map(|op| match op {
+            Op::Cmd(argv) => Some(&argv[..]),
+            _ => None,
+        }));
+    }
+
+    /// Prefetch hint for commands about to be applied or read
+    /// ([`Keyspace::prefetch`]).
+    pub fn prefetch_argvs<'a>(&self, argvs: impl IntoIterator<Item = &'a [Bytes]>) {
         if let StateMachine::Shard(ks) = self {
-            ks.prefetch(ops.iter().filter_map(|op| match op {
-                Op::Cmd(argv) => Some(&argv[..]),
-                _ => None,
-            }));
+            ks.prefetch(argvs);
         }
     }
 
