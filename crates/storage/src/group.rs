@@ -60,7 +60,30 @@ pub(crate) struct GroupLog {
     pub snap_index: LogIndex,
     pub snap_term: Term,
     /// `slots[k]` is index `snap_index + 1 + k`. Invariant: dense.
+    /// Mutated only by this type's methods (and `slot_mut`, which never
+    /// changes an entry's length), so that `bytes` stays their sum.
     pub slots: VecDeque<Slot>,
+    /// Payload bytes of the live entries (`Missing` ones count 0): what a
+    /// log-compaction policy weighs against the state's size. Invariant:
+    /// `bytes == slots.iter().map(Slot::payload_len).sum()`.
+    bytes: u64,
+}
+
+impl Loc {
+    /// Payload length of the entry (0 when unknown: `Missing`).
+    fn payload_len(&self) -> u64 {
+        match self {
+            Loc::Missing => 0,
+            Loc::Pending { data, .. } => data.len() as u64,
+            Loc::Disk { len, .. } => u64::from(*len),
+        }
+    }
+}
+
+impl Slot {
+    fn payload_len(&self) -> u64 {
+        self.loc.payload_len()
+    }
 }
 
 impl GroupLog {
@@ -95,6 +118,36 @@ impl GroupLog {
         self.slot(index).map(|s| s.term)
     }
 
+    /// Payload bytes of the live (not compacted) entries.
+    pub fn log_bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The WAL segment holding the oldest live entry, if it is written:
+    /// every segment from it on must be kept for this group.
+    pub fn first_segment(&self) -> Option<u64> {
+        match self.slots.front()?.loc {
+            Loc::Disk { seg, .. } => Some(seg),
+            Loc::Pending { .. } | Loc::Missing => None,
+        }
+    }
+
+    /// Removes `range` of the slots, keeping `bytes` their sum.
+    fn drain_slots(&mut self, range: impl std::ops::RangeBounds<usize>) -> Vec<Slot> {
+        let removed: Vec<Slot> = self.slots.drain(range).collect();
+        let gone: u64 = removed.iter().map(Slot::payload_len).sum();
+        self.bytes = self
+            .bytes
+            .checked_sub(gone)
+            .expect("log byte count covers the removed entries");
+        removed
+    }
+
+    fn push_slot(&mut self, slot: Slot) {
+        self.bytes += slot.payload_len();
+        self.slots.push_back(slot);
+    }
+
     pub fn last_term(&self) -> Term {
         self.slots.back().map(|s| s.term).unwrap_or(self.snap_term)
     }
@@ -121,12 +174,12 @@ impl GroupLog {
         let removed = self.truncate_from(index);
         // Bounded by the gap length, only ever non-empty during replay.
         while self.last_index().next() < index {
-            self.slots.push_back(Slot {
+            self.push_slot(Slot {
                 term: Term::ZERO,
                 loc: Loc::Missing,
             });
         }
-        self.slots.push_back(Slot { term, loc });
+        self.push_slot(Slot { term, loc });
         debug_assert_eq!(self.last_index(), index);
         removed
     }
@@ -138,7 +191,7 @@ impl GroupLog {
         if keep >= self.slots.len() {
             return Vec::new();
         }
-        self.slots.drain(keep..).collect()
+        self.drain_slots(keep..)
     }
 
     /// Record kind Compact: a durable snapshot covers `..=index` with `term`
@@ -148,11 +201,11 @@ impl GroupLog {
         if index <= self.snap_index {
             return Vec::new();
         }
-        let removed: Vec<Slot> = if self.term(index) == Some(term) {
+        let removed = if self.term(index) == Some(term) {
             let n = (index.get() - self.snap_index.get()) as usize;
-            self.slots.drain(..n).collect()
+            self.drain_slots(..n)
         } else {
-            self.slots.drain(..).collect()
+            self.drain_slots(..)
         };
         self.snap_index = index;
         self.snap_term = term;
@@ -166,7 +219,7 @@ impl GroupLog {
             return;
         }
         let n = ((index.get() - self.snap_index.get()) as usize).min(self.slots.len());
-        self.slots.drain(..n);
+        self.drain_slots(..n);
         self.snap_index = index;
         self.snap_term = term;
         // Drops the suffix the live compaction dropped.
@@ -185,7 +238,7 @@ impl GroupLog {
             } else {
                 Term::ZERO
             };
-            self.slots.push_back(Slot {
+            self.push_slot(Slot {
                 term,
                 loc: Loc::Missing,
             });
@@ -268,6 +321,50 @@ mod tests {
         assert_eq!(g.last_term(), Term(3));
         g.compact(LogIndex(8), Term(3));
         assert!(!g.has_missing());
+    }
+
+    fn sized(i: u64, len: usize) -> Loc {
+        Loc::Pending {
+            seq: i,
+            data: Bytes::from(vec![7u8; len]),
+        }
+    }
+
+    fn recount(g: &GroupLog) -> u64 {
+        g.slots.iter().map(Slot::payload_len).sum()
+    }
+
+    #[test]
+    fn log_bytes_follow_appends_conflicts_compactions_and_replay() {
+        let mut g = GroupLog::default();
+        for i in 1..=10 {
+            g.append(LogIndex(i), Term(1), sized(i, 100 * i as usize));
+        }
+        assert_eq!(g.log_bytes(), 5500);
+        // A conflicting suffix from 8 on is replaced by one 1-byte entry.
+        g.append(LogIndex(8), Term(2), sized(8, 1));
+        assert_eq!(g.log_bytes(), 2800 + 1);
+        g.truncate_from(LogIndex(6));
+        assert_eq!(g.log_bytes(), 1500);
+        g.compact(LogIndex(2), Term(1));
+        assert_eq!(g.log_bytes(), 1200);
+        // Disagreeing compaction point: the whole log goes.
+        g.compact(LogIndex(4), Term(9));
+        assert_eq!(g.log_bytes(), 0);
+        // Replay shapes: a gap of `Missing` slots, then compact_to.
+        g.append(LogIndex(8), Term(9), sized(8, 40));
+        assert_eq!(g.log_bytes(), 40);
+        g.compact_to(LogIndex(6), Term(9), LogIndex(8));
+        assert_eq!((g.log_bytes(), recount(&g)), (40, 40));
+        g.checkpoint(&GroupMeta {
+            snap_index: LogIndex(8),
+            snap_term: Term(9),
+            last_index: LogIndex(12),
+            last_term: Term(9),
+            ..GroupMeta::default()
+        });
+        assert_eq!(g.log_bytes(), 0, "missing slots weigh nothing");
+        assert_eq!(g.log_bytes(), recount(&g));
     }
 
     #[test]

@@ -735,6 +735,39 @@ impl Store {
         Ok(self.shared.lock().group(group)?.last_index())
     }
 
+    /// Payload bytes of `group`'s live log (submitted, not compacted): the
+    /// input of a log-compaction policy that weighs the log against the
+    /// state's snapshot size.
+    pub fn log_bytes(&self, group: GroupId) -> Result<u64, Error> {
+        Ok(self.shared.lock().group(group)?.log_bytes())
+    }
+
+    /// Size of a WAL segment (the unit in which the WAL is reclaimed).
+    pub fn segment_bytes(&self) -> u64 {
+        self.shared.config.segment_bytes
+    }
+
+    /// Bytes of WAL on disk, every segment counted at its full size
+    /// (`segment_bytes`; segments are preallocated).
+    pub fn wal_bytes(&self) -> u64 {
+        let segments = self.shared.lock().segments.len() as u64;
+        segments * self.shared.config.segment_bytes
+    }
+
+    /// The group whose oldest live entry lies in the oldest WAL segment any
+    /// group needs (lowest group id on a tie): the one whose compaction
+    /// lets old segments be reclaimed. A group whose log is small but old
+    /// (an idle shard, the metadata group) keeps every later segment of the
+    /// shared WAL on disk until it compacts. `None`: no live entry written.
+    pub fn oldest_pinning_group(&self) -> Option<GroupId> {
+        let st = self.shared.lock();
+        st.groups
+            .iter()
+            .filter_map(|(g, log)| Some((log.first_segment()?, *g)))
+            .min()
+            .map(|(_, g)| g)
+    }
+
     /// Latest submitted hard state of `group`.
     pub fn hard_state(&self, group: GroupId) -> Result<HardState, Error> {
         Ok(self.shared.lock().group(group)?.hs)

@@ -255,6 +255,41 @@ fn segments_roll_and_are_reclaimed_after_compaction() {
 }
 
 #[test]
+fn a_small_old_log_pins_the_wal_until_its_group_compacts() {
+    let v = SimVfs::new();
+    let s = open(&v, small());
+    let (idle, busy) = (GroupId(7), GroupId(2));
+    s.wait(s.append(idle, vec![e(1, 1, "i")]).unwrap()).unwrap();
+    for i in 1..=60 {
+        let t = s
+            .append(
+                busy,
+                vec![e(i, 1, "0123456789012345678901234567890123456789")],
+            )
+            .unwrap();
+        s.wait(t).unwrap();
+    }
+    // The busy group compacting everything frees nothing: the idle group's
+    // one entry sits in the first segment.
+    s.wait(s.compact(busy, LogIndex(60), Term(1)).unwrap())
+        .unwrap();
+    s.wait(s.append(busy, vec![e(61, 1, "x")]).unwrap())
+        .unwrap();
+    let pinned = s.wal_bytes();
+    assert_eq!(pinned, files(&v, "wal-").len() as u64 * 512);
+    assert!(pinned > 4 * 512, "nothing reclaimed: {pinned}");
+    assert_eq!(s.oldest_pinning_group(), Some(idle));
+    assert_eq!(s.log_bytes(idle).unwrap(), 1, "tiny log, old position");
+    // Once it compacts, the WAL shrinks to what the busy group needs.
+    s.wait(s.compact(idle, LogIndex(1), Term(1)).unwrap())
+        .unwrap();
+    s.wait(s.append(busy, vec![e(62, 1, "y")]).unwrap())
+        .unwrap();
+    assert!(s.wal_bytes() <= 2 * 512, "reclaimed: {}", s.wal_bytes());
+    assert_eq!(s.oldest_pinning_group(), Some(busy));
+}
+
+#[test]
 fn bit_flip_in_a_synced_segment_is_refused_at_open_and_at_read() {
     let v = SimVfs::new();
     let s = open(&v, small());
@@ -318,6 +353,25 @@ fn write_snapshot(s: &Store, g: GroupId, index: u64, data: &[u8]) {
         w.write_chunk((k * MAX_SNAPSHOT_CHUNK) as u64, c).unwrap();
     }
     w.finish().unwrap();
+}
+
+#[test]
+fn log_bytes_count_live_payloads_live_and_after_replay() {
+    let v = SimVfs::new();
+    let g = GroupId(3);
+    let s = store_with_ten_entries(&v, g);
+    assert_eq!(s.log_bytes(g).unwrap(), 10, "ten 1-byte payloads");
+    s.append(g, vec![e(11, 2, "0123456789")]).unwrap();
+    let t = s.compact(g, LogIndex(4), Term(2)).unwrap();
+    s.wait(t).unwrap();
+    assert_eq!(s.log_bytes(g).unwrap(), 6 + 10);
+    drop(s);
+    let s = open(&v.crash(&mut SimRng::new(3)), test_cfg());
+    assert_eq!(s.log_bytes(g).unwrap(), 16, "replay counts the same");
+    assert_eq!(
+        s.log_bytes(GroupId(99)),
+        Err(Error::UnknownGroup(GroupId(99)))
+    );
 }
 
 #[test]
