@@ -11,11 +11,12 @@ The partition tests need root and iptables; without them they FAIL (never
 skip), since CI installs both. Every rule is removed in a `finally`.
 
 The follower-partition test runs twice: with the default compaction
-threshold (20k entries: the follower catches up from the leader's log) and
-with `--snapshot-log-entries 20` (the leader compacts its log past the
+policy (64 MiB of log, or as much log as the last snapshot, or 250k
+entries: the follower catches up from the leader's log) and with
+`--snapshot-log-entries 20` (the leader compacts its log past the
 follower's position while it is cut off, so the follower can only catch up
-by receiving a snapshot). E2E_CLUSTER_LONG=1 writes 25k keys instead of
-2500, past the default threshold too.
+by receiving a snapshot; INFO persistence counts it). E2E_CLUSTER_LONG=1
+writes 25k keys instead of 2500.
 
 A paused (SIGSTOP) leader is the classic trap for lease-based reads: the
 pause test checks that the resumed old leader never answers a stale value.
@@ -354,6 +355,11 @@ def snapshot_files(node):
         return set()
 
 
+def snapshots_taken(node):
+    """INFO persistence's count of the node's log-compaction snapshots."""
+    return node.client().info("persistence")["raft_snapshots_taken"]
+
+
 def test_partitioned_follower_catches_up_after_heal(catchup_cluster):
     Partition.require_tools()
     c = catchup_cluster
@@ -394,6 +400,12 @@ def test_partitioned_follower_catches_up_after_heal(catchup_cluster):
                 time.sleep(0.1)
             new = snapshot_files(leader) - before[leader.index]
             assert new, f"leader {leader.index} wrote no snapshot while node {f.index} was cut off"
+            # INFO counts a snapshot once the node compacted behind it.
+            while time.monotonic() < deadline and snapshots_taken(leader) == 0:
+                time.sleep(0.1)
+            info = leader.client().info("persistence")
+            assert info["raft_snapshots_taken"] >= 1, info
+            assert info["raft_last_snapshot_bytes"] > 0, info
     finally:
         part.heal()
     deadline = time.monotonic() + CONVERGE_S

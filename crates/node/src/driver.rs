@@ -19,7 +19,7 @@
 //! [`Driver::run`]) → `ready()` → one WAL batch → wait durable if
 //! any group needs it → `advance_persisted()` → hand messages to the
 //! transport → answer clients → publish leader changes → compact logs
-//! grown past `snapshot_log_entries` ([`SNAPSHOT_LOG_ENTRIES`] by default).
+//! grown enough relative to their state ([`crate::SnapshotPolicy`]).
 //!
 //! Once per tick it tells Raft about peers whose connection failed
 //! (`Outbox::take_unreachable` → `MultiRaft::report_unreachable`).
@@ -94,9 +94,6 @@ pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
 /// request is one Raft message: lost with a dropped frame, and the Raft
 /// leader abandons a transfer after an election timeout).
 pub const TRANSFER_RETRY: Duration = Duration::from_millis(250);
-/// Default: a group's log is compacted behind a snapshot once it holds this
-/// many applied entries.
-pub const SNAPSHOT_LOG_ENTRIES: u64 = 20_000;
 
 /// The driver ticks (counted from its start) at which this node calls an
 /// election in every leaderless shard whose preferred replica (first in
@@ -237,8 +234,10 @@ pub struct Driver {
     pub outbox: Outbox,
     pub leaders: LeaderTable,
     pub stop: Arc<AtomicBool>,
-    /// Applied entries kept in a group's log before it is compacted.
-    pub snapshot_log_entries: u64,
+    /// When a group's log is compacted behind a snapshot.
+    pub snapshot: crate::SnapshotPolicy,
+    /// What the snapshots cost so far (INFO).
+    pub snapshot_stats: Arc<crate::SnapshotStats>,
     /// Where a changed metadata map is published.
     pub maps: MapCache,
     /// Ready keys of leader groups, to the server (bounded, lossy).
@@ -721,17 +720,54 @@ impl Driver {
             self.finish_snapshot(job)?;
         }
         let groups: Vec<GroupId> = self.mr.groups().collect();
-        for g in groups {
-            let applied = self.mr.applied(g).unwrap_or(LogIndex::ZERO);
-            let first = self.store.first_index(g).unwrap_or(LogIndex(1));
-            if applied.get() < first.get() + self.snapshot_log_entries.max(1) {
-                continue;
-            }
+        let due = groups
+            .iter()
+            .copied()
+            .find(|&g| self.snapshot_due(g))
+            .or_else(|| self.wal_pinner_due(&groups));
+        if let Some(g) = due {
             let pending = self.mr.freeze_snapshot(g).expect("hosted group");
             self.snapshot_job = Some(SnapshotJob::start(self.store.clone(), g, pending)?);
-            break;
+            self.snapshot_stats.started();
         }
         Ok(())
+    }
+
+    /// Entries of group `g`'s log a snapshot now could compact.
+    fn applied_entries(&self, g: GroupId) -> u64 {
+        let applied = self.mr.applied(g).unwrap_or(LogIndex::ZERO);
+        let first = self.store.first_index(g).unwrap_or(LogIndex(1));
+        (applied.get() + 1).saturating_sub(first.get())
+    }
+
+    fn snapshot_bytes(&self, g: GroupId) -> u64 {
+        self.store.snapshot(g).map_or(0, |m| m.len)
+    }
+
+    /// Whether group `g`'s log has grown enough, relative to its last
+    /// snapshot, to compact it ([`crate::SnapshotPolicy`]).
+    fn snapshot_due(&self, g: GroupId) -> bool {
+        let log_bytes = self.store.log_bytes(g).unwrap_or(0);
+        self.snapshot
+            .due(self.applied_entries(g), log_bytes, self.snapshot_bytes(g))
+    }
+
+    /// The group to compact because the shared WAL outgrew what the groups'
+    /// logs may hold: the one pinning the oldest segment, however small its
+    /// own log (an idle shard, the metadata group), as long as it has
+    /// something to compact ([`crate::SnapshotPolicy::wal_over_budget`]).
+    fn wal_pinner_due(&self, groups: &[GroupId]) -> Option<GroupId> {
+        let budgets = groups
+            .iter()
+            .map(|&g| self.snapshot.log_budget(self.snapshot_bytes(g)))
+            .fold(0u64, u64::saturating_add);
+        let over = self.snapshot.wal_over_budget(
+            self.store.wal_bytes(),
+            budgets,
+            self.store.segment_bytes(),
+        );
+        let g = self.store.oldest_pinning_group().filter(|_| over)?;
+        (groups.contains(&g) && self.applied_entries(g) > 0).then_some(g)
     }
 
     /// Compacts the log behind a finished snapshot job's snapshot, unless
@@ -739,11 +775,18 @@ impl Driver {
     /// from its leader: then the store already dropped the older file).
     fn finish_snapshot(&mut self, job: SnapshotJob) -> Result<(), slotraft_storage::Error> {
         let g = job.group;
+        let started = job.started;
         let snap = match job.join() {
             Ok(snap) => snap,
-            Err(slotraft_storage::Error::Compacted) => return Ok(()),
+            Err(slotraft_storage::Error::Compacted) => {
+                self.snapshot_stats.finished(None);
+                return Ok(());
+            }
             Err(e) => return Err(e),
         };
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.snapshot_stats
+            .finished(Some((snap.data.len() as u64, ms)));
         let (compacted, _) = self.store.compaction_point(g)?;
         if compacted >= snap.meta.index {
             return Ok(());
@@ -792,6 +835,8 @@ fn lower_this_threads_priority() {
 /// of its own (at most one per node at a time).
 pub struct SnapshotJob {
     group: GroupId,
+    /// When the state was frozen (the job's duration ends at join).
+    started: Instant,
     handle: std::thread::JoinHandle<Result<slotraft_raft::Snapshot, slotraft_storage::Error>>,
 }
 
@@ -810,7 +855,11 @@ impl SnapshotJob {
                 Ok(snap)
             })
             .map_err(|e| slotraft_storage::Error::Failed(format!("snapshot thread: {e}")))?;
-        Ok(SnapshotJob { group, handle })
+        Ok(SnapshotJob {
+            group,
+            started: Instant::now(),
+            handle,
+        })
     }
 
     fn join(self) -> Result<slotraft_raft::Snapshot, slotraft_storage::Error> {

@@ -39,15 +39,21 @@ pub mod driver;
 pub mod gossip;
 pub mod log_store;
 pub mod map_cache;
+pub mod snapshot_policy;
 pub mod transport;
 
 pub use driver::{
     Job, LeaderInfo, DEFAULT_ELECTION_TICK, DEFAULT_HEARTBEAT_TICK, DEFAULT_TICK,
     INPUT_QUEUE_CAPACITY, MAX_BATCH_JOBS, MAX_PENDING_TRANSFERS, READY_KEYS_CAPACITY,
-    SNAPSHOT_LOG_ENTRIES, TRANSFER_TIMEOUT,
+    TRANSFER_TIMEOUT,
 };
 pub use map_cache::MapCache;
 pub use slotraft_multiraft::{Completion, GroupStatus, NotExecuted, Op};
+pub use slotraft_storage::Config as StoreConfig;
+pub use snapshot_policy::{
+    SnapshotCounts, SnapshotPolicy, SnapshotStats, SNAPSHOT_LOG_ENTRIES, SNAPSHOT_LOG_MIN_BYTES,
+    SNAPSHOT_LOG_PERCENT,
+};
 
 use bytes::Bytes;
 use driver::{Driver, LeaderTable, Request};
@@ -86,9 +92,11 @@ pub struct NodeConfig {
     /// 0; once a group has a snapshot, the snapshot's membership wins and
     /// committed conf changes after it are re-applied from the log).
     pub groups: Vec<(GroupId, Vec<NodeId>)>,
-    /// A group's log is compacted behind a snapshot once it holds this many
-    /// applied entries (default [`SNAPSHOT_LOG_ENTRIES`]; small in tests).
-    pub snapshot_log_entries: u64,
+    /// When a group's log is compacted behind a snapshot (by log bytes
+    /// relative to the state, or a cap on entries: small in tests).
+    pub snapshot: SnapshotPolicy,
+    /// The WAL's settings (defaults in use; small segments in tests).
+    pub store: slotraft_storage::Config,
     /// How linearizable reads are confirmed; must be the same on every member.
     pub read_mode: ReadMode,
     /// `Some` = this node hosts a replica of the metadata group
@@ -262,6 +270,7 @@ pub struct NodeHandle {
     ready_keys: Mutex<Option<ReadyKeys>>,
     /// Ready-key batches dropped because the channel was full.
     ready_dropped: Arc<AtomicU64>,
+    snapshot_stats: Arc<SnapshotStats>,
     transport: Transport,
     gossip: gossip::GossipService,
 }
@@ -322,8 +331,7 @@ fn build_multiraft(cfg: &NodeConfig) -> Result<Built, StartError> {
     // Before the WAL is opened: two nodes must never write one directory.
     let dir_lock = lock_dir(&cfg.dir)?;
     let vfs = Arc::new(StdVfs::new(&cfg.dir).map_err(StartError::Io)?);
-    let (store, _report) =
-        Store::open(vfs, slotraft_storage::Config::default()).map_err(StartError::Storage)?;
+    let (store, _report) = Store::open(vfs, cfg.store.clone()).map_err(StartError::Storage)?;
     let store = Arc::new(store);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -465,6 +473,7 @@ impl NodeHandle {
         );
         let stop = Arc::new(AtomicBool::new(false));
         let ready_dropped = Arc::new(AtomicU64::new(0));
+        let snapshot_stats = Arc::new(SnapshotStats::default());
         let done = match cfg.driver {
             DriverPlacement::Runtime => None,
             DriverPlacement::Thread => {
@@ -482,7 +491,8 @@ impl NodeHandle {
             outbox: transport.outbox.clone(),
             leaders: leaders.clone(),
             stop: stop.clone(),
-            snapshot_log_entries: cfg.snapshot_log_entries,
+            snapshot: cfg.snapshot,
+            snapshot_stats: snapshot_stats.clone(),
             maps: maps.clone(),
             ready_keys: ready_tx,
             ready_dropped: ready_dropped.clone(),
@@ -502,6 +512,7 @@ impl NodeHandle {
             maps,
             ready_keys: Mutex::new(Some(ready_rx)),
             ready_dropped,
+            snapshot_stats,
             transport,
             gossip,
         })
@@ -697,6 +708,11 @@ impl NodeHandle {
     }
 
     /// How many ready-key batches were dropped on a full channel so far.
+    /// Log-compaction snapshots of this node so far (INFO persistence).
+    pub fn snapshot_stats(&self) -> SnapshotCounts {
+        self.snapshot_stats.read()
+    }
+
     pub fn ready_keys_dropped(&self) -> u64 {
         self.ready_dropped.load(Ordering::Acquire)
     }

@@ -73,7 +73,7 @@ impl Cluster {
         let voters: Vec<NodeId> = (1..=3).map(NodeId).collect();
         let configs = (1..=3u64)
             .map(|i| NodeConfig {
-                snapshot_log_entries,
+                snapshot: slotraft_node::SnapshotPolicy::every_entries(snapshot_log_entries),
                 meta: Some(MetaGroupConfig {
                     voters: voters.clone(),
                     initial: ClusterMap::new(),

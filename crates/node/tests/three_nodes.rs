@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use slotraft_keyspace::Outcome;
-use slotraft_node::{Completion, Job, NodeConfig, NotExecuted, Op, ReadMode};
+use slotraft_node::{Completion, Job, NodeConfig, NotExecuted, Op, ReadMode, SnapshotPolicy};
 use slotraft_resp::Reply;
 use slotraft_types::{GroupId, NodeId};
 use std::collections::BTreeMap;
@@ -41,12 +41,26 @@ impl Cluster {
     }
 
     async fn start_with(snapshot_log_entries: u64, read_mode: ReadMode) -> Cluster {
+        let policy = SnapshotPolicy::every_entries(snapshot_log_entries);
+        Self::start_with_policy(policy, read_mode).await
+    }
+
+    async fn start_with_policy(snapshot: SnapshotPolicy, read_mode: ReadMode) -> Cluster {
+        Self::start_with_store(snapshot, slotraft_node::StoreConfig::default(), read_mode).await
+    }
+
+    async fn start_with_store(
+        snapshot: SnapshotPolicy,
+        store: slotraft_node::StoreConfig,
+        read_mode: ReadMode,
+    ) -> Cluster {
         let dirs = common::temp_dirs(3);
         let peers = common::bus_peers(0, 3);
         let voters: Vec<NodeId> = (1..=3).map(NodeId).collect();
         let configs: Vec<NodeConfig> = (1..=3u64)
             .map(|i| NodeConfig {
-                snapshot_log_entries,
+                snapshot,
+                store: store.clone(),
                 read_mode,
                 ..common::node_config(
                     NodeId(i),
@@ -316,6 +330,127 @@ async fn lagging_follower_catches_up_by_snapshot_and_restart_restores_it() {
             );
             assert_eq!(c.read_on(id, G1, &["GET", &last]).await, want);
         }
+        c.shutdown_all().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// Waits until node `id` has a snapshot of `g` past index `after`.
+async fn await_snapshot_past(c: &Cluster, id: u64, g: GroupId, after: u64) -> u64 {
+    let dir = &c.configs[(id - 1) as usize].dir;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match snapshot_index_on_disk(dir, g) {
+            Some(i) if i > after => return i,
+            _ if Instant::now() > deadline => panic!("no snapshot of {g} past {after}"),
+            _ => sleep(POLL).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_is_compacted_by_its_bytes_relative_to_the_last_snapshot() {
+    // No entry cap: only bytes decide. The first snapshot comes once the
+    // log passes the minimum; the next only once the log has grown as
+    // large as that snapshot, however many entries it takes.
+    const BIG: usize = 64 << 10;
+    let policy = SnapshotPolicy {
+        max_log_entries: u64::MAX,
+        min_log_bytes: 8 << 10,
+        log_percent: 100,
+    };
+    timeout(TEST_TIMEOUT, async {
+        let mut c = Cluster::start_with_policy(policy, ReadMode::ReadIndex).await;
+        let l = c.await_leader(G1).await;
+        let big = "b".repeat(BIG);
+        assert_eq!(c.write(G1, &["SET", "big", &big]).await, Reply::OK);
+        let first = await_snapshot_past(&c, l, G1, 0).await;
+        // The driver counts it when it joins the job, at a later tick.
+        let deadline = Instant::now() + WAIT;
+        while c.node(l).snapshot_stats().taken == 0 && Instant::now() < deadline {
+            sleep(POLL).await;
+        }
+        let stats = c.node(l).snapshot_stats();
+        assert_eq!((stats.taken, stats.in_progress), (1, false), "{stats:?}");
+        assert!(stats.last_bytes >= BIG as u64, "{stats:?}");
+        // About half the snapshot's size in small entries: not yet.
+        let small = "s".repeat(300);
+        for i in 0..100 {
+            let k = format!("k{i}");
+            assert_eq!(c.write(G1, &["SET", &k, &small]).await, Reply::OK);
+        }
+        sleep(Duration::from_millis(300)).await; // 30 ticks of chances
+        let dir = &c.configs[(l - 1) as usize].dir;
+        assert_eq!(
+            snapshot_index_on_disk(dir, G1),
+            Some(first),
+            "log at about half the snapshot's size: no snapshot due"
+        );
+        // Past the snapshot's size: due.
+        for i in 100..250 {
+            let k = format!("k{i}");
+            assert_eq!(c.write(G1, &["SET", &k, &small]).await, Reply::OK);
+        }
+        let second = await_snapshot_past(&c, l, G1, first).await;
+        assert!(second > first + 100, "second snapshot at {second}");
+        c.shutdown_all().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// WAL segment files in `dir`.
+fn wal_segments(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("wal-") && n.ends_with(".log"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_group_is_compacted_when_its_old_entries_pin_the_shared_wal() {
+    // G2 takes one write and then idles; G1 keeps overwriting one key, so
+    // its own log stays within budget by its own snapshots. Without the
+    // WAL budget, G2's first entries would keep every later segment of the
+    // shared WAL on disk (its log is tiny: by its own size it is never due).
+    const SEGMENT: u64 = 64 << 10;
+    const WRITES: usize = 200;
+    let policy = SnapshotPolicy {
+        max_log_entries: u64::MAX,
+        min_log_bytes: 16 << 10,
+        log_percent: 100,
+    };
+    let store = slotraft_node::StoreConfig {
+        segment_bytes: SEGMENT,
+        prealloc_bytes: 4096,
+        ..slotraft_node::StoreConfig::default()
+    };
+    timeout(TEST_TIMEOUT, async {
+        let mut c = Cluster::start_with_store(policy, store, ReadMode::ReadIndex).await;
+        c.await_leader(G1).await;
+        assert_eq!(c.write(G2, &["SET", "idle", "1"]).await, Reply::OK);
+        let value = "v".repeat(4096);
+        for _ in 0..WRITES {
+            assert_eq!(c.write(G1, &["SET", "k", &value]).await, Reply::OK);
+        }
+        // ~800 KiB went through a WAL of 64 KiB segments. Budgets: 16 KiB
+        // per group (+ the metadata-free node's two groups) + one segment.
+        for id in 1..=3u64 {
+            let dir = c.configs[(id - 1) as usize].dir.clone();
+            await_snapshot_past(&c, id, G2, 0).await;
+            let deadline = Instant::now() + WAIT;
+            while wal_segments(&dir) > 4 && Instant::now() < deadline {
+                sleep(POLL).await;
+            }
+            let n = wal_segments(&dir);
+            assert!(
+                n <= 4,
+                "node {id} keeps {n} WAL segments of {SEGMENT} bytes"
+            );
+        }
+        assert_eq!(c.read_on(1, G2, &["GET", "idle"]).await, Reply::bulk("1"));
         c.shutdown_all().await;
     })
     .await

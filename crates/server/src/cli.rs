@@ -116,10 +116,16 @@ pub struct ServerArgs {
     /// How leaders confirm linearizable reads: readindex or lease.
     #[arg(long)]
     pub read_mode: Option<String>,
-    /// Compact a shard's log behind a snapshot after this many applied
-    /// entries (default 20000).
+    /// Compact a shard's log behind a snapshot once it holds this many
+    /// applied entries, whatever their size (default 250000).
     #[arg(long)]
     pub snapshot_log_entries: Option<u64>,
+    /// ... or once the log holds at least this many bytes (default 64mb)
+    #[arg(long)]
+    pub snapshot_log_min_bytes: Option<String>,
+    /// ... and this percentage of the last snapshot's size (default 100).
+    #[arg(long)]
+    pub snapshot_log_percent: Option<u64>,
     /// Event-loop threads (Redis's `io-threads`). 1 (the default): one
     /// thread serves clients, peers and the node's Raft rounds; more: a
     /// pool of that many, and Raft rounds on a thread of their own.
@@ -178,6 +184,12 @@ impl ServerArgs {
         }
         if let Some(n) = self.snapshot_log_entries {
             v.push(("snapshot-log-entries", n.to_string()));
+        }
+        if let Some(b) = &self.snapshot_log_min_bytes {
+            v.push(("snapshot-log-min-bytes", b.clone()));
+        }
+        if let Some(n) = self.snapshot_log_percent {
+            v.push(("snapshot-log-percent", n.to_string()));
         }
         if let Some(n) = self.io_threads {
             v.push(("io-threads", n.to_string()));

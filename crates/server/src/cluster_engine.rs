@@ -147,7 +147,7 @@ pub struct NodeParams {
     pub client_port: u16,
     pub dir: PathBuf,
     pub read_mode: ReadMode,
-    pub snapshot_log_entries: u64,
+    pub snapshot: slotraft_node::SnapshotPolicy,
     pub gossip_node_timeout_ms: u64,
     /// Where the node's driver runs: on the clients' runtime when that is
     /// one thread (`io-threads 1`), else on a thread of its own.
@@ -494,7 +494,8 @@ impl ClusterEngine {
             dir: p.dir.join("raft"),
             peers,
             groups,
-            snapshot_log_entries: p.snapshot_log_entries,
+            snapshot: p.snapshot,
+            store: slotraft_node::StoreConfig::default(),
             read_mode: p.read_mode,
             meta,
             gossip_node_timeout_ms: p.gossip_node_timeout_ms,
@@ -1409,6 +1410,7 @@ impl Engine for ClusterEngine {
             expires: self.0.expires.load(Ordering::Relaxed),
             blocked_clients: self.0.parked.lock().clients.len() as u64,
             expired_keys: self.0.expired_keys.load(Ordering::Relaxed),
+            snapshots: self.running().map(|r| r.node.snapshot_stats()),
         }
     }
 

@@ -135,6 +135,12 @@ impl<E: Engine> Conn<E> {
                 kv("loading", &0);
                 kv("rdb_changes_since_last_save", &0);
                 kv("aof_enabled", &u8::from(cfg.appendonly));
+                if let Some(sn) = s.engine.stats().snapshots {
+                    kv("raft_snapshot_in_progress", &u8::from(sn.in_progress));
+                    kv("raft_snapshots_taken", &sn.taken);
+                    kv("raft_last_snapshot_bytes", &sn.last_bytes);
+                    kv("raft_last_snapshot_ms", &sn.last_ms);
+                }
             }
             "stats" => {
                 let st = &s.stats;

@@ -76,9 +76,13 @@ pub struct Config {
     /// How leaders confirm linearizable reads: `readindex` or `lease`.
     pub read_mode: String,
     /// A shard's log is compacted behind a snapshot once it holds this many
-    /// applied entries (small values make lagging followers catch up by
-    /// snapshot: tests and drills).
+    /// applied entries, whatever their size (small values make lagging
+    /// followers catch up by snapshot: tests and drills).
     pub snapshot_log_entries: u64,
+    /// ... or once its log holds this many bytes and
+    pub snapshot_log_min_bytes: u64,
+    /// ... this percentage of its last snapshot's size (decision 0012).
+    pub snapshot_log_percent: u64,
 }
 
 /// Default `cluster-node-timeout` (ms): shorter than Redis's 15 s because
@@ -119,6 +123,8 @@ impl Default for Config {
             cluster_node_timeout: DEFAULT_CLUSTER_NODE_TIMEOUT_MS,
             read_mode: "readindex".to_string(),
             snapshot_log_entries: slotraft_node::SNAPSHOT_LOG_ENTRIES,
+            snapshot_log_min_bytes: slotraft_node::SNAPSHOT_LOG_MIN_BYTES,
+            snapshot_log_percent: slotraft_node::SNAPSHOT_LOG_PERCENT,
             loglevel: "notice".to_string(),
             appendonly: false,
             save: String::new(),
@@ -298,6 +304,19 @@ const OPTIONS: &[OptionDef] = &[
         },
         mutable: false,
     },
+    OptionDef {
+        name: "snapshot-log-min-bytes",
+        kind: Kind::Memory,
+        mutable: false,
+    },
+    OptionDef {
+        name: "snapshot-log-percent",
+        kind: Kind::Int {
+            min: 0,
+            max: 1_000_000,
+        },
+        mutable: false,
+    },
 ];
 
 fn find(name: &str) -> Option<&'static OptionDef> {
@@ -450,6 +469,8 @@ impl Config {
             "io-threads" => self.io_threads = n,
             "cluster-node-timeout" => self.cluster_node_timeout = n,
             "snapshot-log-entries" => self.snapshot_log_entries = n,
+            "snapshot-log-min-bytes" => self.snapshot_log_min_bytes = n,
+            "snapshot-log-percent" => self.snapshot_log_percent = n,
             "databases" => {}
             other => unreachable!("integer option {other} without a field"),
         }
@@ -551,6 +572,8 @@ impl Config {
             "cluster-node-timeout" => self.cluster_node_timeout.to_string(),
             "read-mode" => self.read_mode.clone(),
             "snapshot-log-entries" => self.snapshot_log_entries.to_string(),
+            "snapshot-log-min-bytes" => self.snapshot_log_min_bytes.to_string(),
+            "snapshot-log-percent" => self.snapshot_log_percent.to_string(),
             other => unreachable!("option {other} without a getter"),
         }
     }
@@ -749,6 +772,33 @@ mod tests {
             .apply_file_text("bogus 1\n")
             .unwrap_err()
             .contains("line 1"));
+    }
+
+    #[test]
+    fn snapshot_policy_options_parse_from_a_file_and_are_fixed_at_start() {
+        let mut c = Config::default();
+        assert_eq!(c.snapshot_log_min_bytes, 64 << 20);
+        assert_eq!(c.snapshot_log_percent, 100);
+        c.apply_file_text("snapshot-log-min-bytes 1gb\nsnapshot-log-percent 50\n")
+            .unwrap();
+        assert_eq!(
+            (c.snapshot_log_min_bytes, c.snapshot_log_percent),
+            (1 << 30, 50)
+        );
+        assert_eq!(
+            c.get_matching(&[b"snapshot-log-*"])
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>(),
+            ["250000", "1073741824", "50"]
+        );
+        assert!(
+            c.set("snapshot-log-percent", "10", true).is_err(),
+            "immutable"
+        );
+        assert!(Config::default()
+            .apply_file_text("snapshot-log-min-bytes lots\n")
+            .is_err());
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub struct EngineStats {
     pub expires: u64,
     pub blocked_clients: u64,
     pub expired_keys: u64,
+    /// Log-compaction snapshots (engines with a Raft log only).
+    pub snapshots: Option<slotraft_node::SnapshotCounts>,
 }
 
 /// Per-connection routing state (cluster mode: `READONLY`, `ASKING`).
@@ -353,6 +355,7 @@ impl Engine for LocalEngine {
             expires: st.ks.db().expires_count() as u64,
             blocked_clients: st.blocked.len() as u64,
             expired_keys: st.expired_keys,
+            snapshots: None,
         }
     }
 }

@@ -219,7 +219,11 @@ fn node_params(c: &Config, port: u16, dir: std::path::PathBuf) -> NodeParams {
         } else {
             slotraft_node::ReadMode::ReadIndex
         },
-        snapshot_log_entries: c.snapshot_log_entries,
+        snapshot: slotraft_node::SnapshotPolicy {
+            max_log_entries: c.snapshot_log_entries,
+            min_log_bytes: c.snapshot_log_min_bytes,
+            log_percent: c.snapshot_log_percent,
+        },
         gossip_node_timeout_ms: c.cluster_node_timeout,
         // One event-loop thread (the default): the driver shares it, so no
         // hand-off between threads on any command's path (decision 0009).
