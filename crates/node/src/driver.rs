@@ -784,13 +784,14 @@ impl Driver {
             }
             Err(e) => return Err(e),
         };
+        let (compacted, _) = self.store.compaction_point(g)?;
+        if compacted >= snap.meta.index {
+            self.snapshot_stats.finished(None);
+            return Ok(());
+        }
         let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.snapshot_stats
             .finished(Some((snap.data.len() as u64, ms)));
-        let (compacted, _) = self.store.compaction_point(g)?;
-        if compacted >= snap.meta.index {
-            return Ok(());
-        }
         // The snapshot file is durable; compacting behind it is safe.
         self.store.compact(g, snap.meta.index, snap.meta.term)?;
         if let Some(meta) = self.metas.get(&g) {

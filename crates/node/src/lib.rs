@@ -707,12 +707,12 @@ impl NodeHandle {
         self.ready_keys.lock().expect("ready keys lock").take()
     }
 
-    /// How many ready-key batches were dropped on a full channel so far.
     /// Log-compaction snapshots of this node so far (INFO persistence).
     pub fn snapshot_stats(&self) -> SnapshotCounts {
         self.snapshot_stats.read()
     }
 
+    /// How many ready-key batches were dropped on a full channel so far.
     pub fn ready_keys_dropped(&self) -> u64 {
         self.ready_dropped.load(Ordering::Acquire)
     }

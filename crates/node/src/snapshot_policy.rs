@@ -80,8 +80,9 @@ impl SnapshotPolicy {
     }
 
     /// Whether a WAL shared by groups whose budgets ([`Self::log_budget`])
-    /// sum to `budgets` has outgrown them by more than one segment (the
-    /// unit of reclaim). The groups' logs are interleaved in one WAL and a
+    /// sum to `budgets` has outgrown them by more than two segments (the
+    /// unit of reclaim: the active segment is partly filled, the oldest
+    /// partly dead; `wal_bytes` counts both whole). The groups' logs are interleaved in one WAL and a
     /// segment is reclaimed only once no group needs it, so a group with a
     /// small but old log keeps every later segment on disk: when the WAL
     /// is over budget, the group pinning its oldest segment is due. In a
@@ -89,7 +90,7 @@ impl SnapshotPolicy {
     /// fires (as RocksDB's `max_total_wal_size` flushes the column family
     /// holding the oldest WAL file).
     pub fn wal_over_budget(&self, wal_bytes: u64, budgets: u64, segment_bytes: u64) -> bool {
-        wal_bytes > budgets.saturating_add(segment_bytes)
+        wal_bytes > budgets.saturating_add(segment_bytes.saturating_mul(2))
     }
 }
 
@@ -182,12 +183,12 @@ mod tests {
     }
 
     #[test]
-    fn the_wal_is_over_budget_only_past_the_summed_budgets_and_a_segment() {
+    fn the_wal_is_over_budget_only_past_the_summed_budgets_and_two_segments() {
         let p = SnapshotPolicy::default();
         let budgets = p.log_budget(0) + p.log_budget(300 * MB);
         assert_eq!(budgets, 64 * MB + 300 * MB);
-        assert!(!p.wal_over_budget(budgets + 64 * MB, budgets, 64 * MB));
-        assert!(p.wal_over_budget(budgets + 64 * MB + 1, budgets, 64 * MB));
+        assert!(!p.wal_over_budget(budgets + 128 * MB, budgets, 64 * MB));
+        assert!(p.wal_over_budget(budgets + 128 * MB + 1, budgets, 64 * MB));
         assert!(!p.wal_over_budget(u64::MAX, u64::MAX, 64 * MB), "saturates");
     }
 

@@ -88,6 +88,8 @@ pub struct Config {
 /// Default `cluster-node-timeout` (ms): shorter than Redis's 15 s because
 /// it only drives the PFAIL/FAIL display; failover is Raft's election.
 pub const DEFAULT_CLUSTER_NODE_TIMEOUT_MS: u64 = 5_000;
+/// Lowest `snapshot-log-min-bytes`.
+pub const MIN_SNAPSHOT_LOG_MIN_BYTES: u64 = 1 << 20;
 /// Values of `read-mode`.
 const READ_MODES: &[&str] = &["readindex", "lease"];
 
@@ -424,6 +426,10 @@ impl Config {
             Kind::Memory => {
                 let n = parse_memory(v)
                     .ok_or_else(|| invalid(def.name, "argument must be a memory value"))?;
+                if def.name == "snapshot-log-min-bytes" && n < MIN_SNAPSHOT_LOG_MIN_BYTES {
+                    // Smaller would snapshot a group on every tick.
+                    return Err(invalid(def.name, "argument must be at least 1mb"));
+                }
                 self.set_int(def.name, n);
             }
             Kind::Bool => {
@@ -798,6 +804,9 @@ mod tests {
         );
         assert!(Config::default()
             .apply_file_text("snapshot-log-min-bytes lots\n")
+            .is_err());
+        assert!(Config::default()
+            .apply_file_text("snapshot-log-min-bytes 1000\n")
             .is_err());
     }
 

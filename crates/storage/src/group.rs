@@ -63,26 +63,29 @@ pub(crate) struct GroupLog {
     /// Mutated only by this type's methods (and `slot_mut`, which never
     /// changes an entry's length), so that `bytes` stays their sum.
     pub slots: VecDeque<Slot>,
-    /// Payload bytes of the live entries (`Missing` ones count 0): what a
-    /// log-compaction policy weighs against the state's size. Invariant:
-    /// `bytes == slots.iter().map(Slot::payload_len).sum()`.
+    /// WAL record bytes of the live entries (payload + record header;
+    /// `Missing` ones count 0): what a log-compaction policy weighs against
+    /// the state's size. Invariant:
+    /// `bytes == slots.iter().map(Slot::record_len).sum()`.
     bytes: u64,
 }
 
 impl Loc {
-    /// Payload length of the entry (0 when unknown: `Missing`).
-    fn payload_len(&self) -> u64 {
-        match self {
-            Loc::Missing => 0,
+    /// Bytes of the entry's WAL record: payload plus record header (0 when
+    /// unknown: `Missing`).
+    fn record_len(&self) -> u64 {
+        let payload = match self {
+            Loc::Missing => return 0,
             Loc::Pending { data, .. } => data.len() as u64,
             Loc::Disk { len, .. } => u64::from(*len),
-        }
+        };
+        payload + crate::record::RECORD_HEADER_LEN as u64
     }
 }
 
 impl Slot {
-    fn payload_len(&self) -> u64 {
-        self.loc.payload_len()
+    fn record_len(&self) -> u64 {
+        self.loc.record_len()
     }
 }
 
@@ -118,7 +121,7 @@ impl GroupLog {
         self.slot(index).map(|s| s.term)
     }
 
-    /// Payload bytes of the live (not compacted) entries.
+    /// WAL record bytes of the live (not compacted) entries.
     pub fn log_bytes(&self) -> u64 {
         self.bytes
     }
@@ -135,7 +138,7 @@ impl GroupLog {
     /// Removes `range` of the slots, keeping `bytes` their sum.
     fn drain_slots(&mut self, range: impl std::ops::RangeBounds<usize>) -> Vec<Slot> {
         let removed: Vec<Slot> = self.slots.drain(range).collect();
-        let gone: u64 = removed.iter().map(Slot::payload_len).sum();
+        let gone: u64 = removed.iter().map(Slot::record_len).sum();
         self.bytes = self
             .bytes
             .checked_sub(gone)
@@ -144,7 +147,7 @@ impl GroupLog {
     }
 
     fn push_slot(&mut self, slot: Slot) {
-        self.bytes += slot.payload_len();
+        self.bytes += slot.record_len();
         self.slots.push_back(slot);
     }
 
@@ -331,31 +334,33 @@ mod tests {
     }
 
     fn recount(g: &GroupLog) -> u64 {
-        g.slots.iter().map(Slot::payload_len).sum()
+        g.slots.iter().map(Slot::record_len).sum()
     }
 
     #[test]
     fn log_bytes_follow_appends_conflicts_compactions_and_replay() {
         let mut g = GroupLog::default();
+        // Every entry also weighs its record header.
+        const H: u64 = crate::record::RECORD_HEADER_LEN as u64;
         for i in 1..=10 {
             g.append(LogIndex(i), Term(1), sized(i, 100 * i as usize));
         }
-        assert_eq!(g.log_bytes(), 5500);
+        assert_eq!(g.log_bytes(), 5500 + 10 * H);
         // A conflicting suffix from 8 on is replaced by one 1-byte entry.
         g.append(LogIndex(8), Term(2), sized(8, 1));
-        assert_eq!(g.log_bytes(), 2800 + 1);
+        assert_eq!(g.log_bytes(), 2800 + 1 + 8 * H);
         g.truncate_from(LogIndex(6));
-        assert_eq!(g.log_bytes(), 1500);
+        assert_eq!(g.log_bytes(), 1500 + 5 * H);
         g.compact(LogIndex(2), Term(1));
-        assert_eq!(g.log_bytes(), 1200);
+        assert_eq!(g.log_bytes(), 1200 + 3 * H);
         // Disagreeing compaction point: the whole log goes.
         g.compact(LogIndex(4), Term(9));
         assert_eq!(g.log_bytes(), 0);
         // Replay shapes: a gap of `Missing` slots, then compact_to.
         g.append(LogIndex(8), Term(9), sized(8, 40));
-        assert_eq!(g.log_bytes(), 40);
+        assert_eq!(g.log_bytes(), 40 + H, "missing slots weigh nothing");
         g.compact_to(LogIndex(6), Term(9), LogIndex(8));
-        assert_eq!((g.log_bytes(), recount(&g)), (40, 40));
+        assert_eq!((g.log_bytes(), recount(&g)), (40 + H, 40 + H));
         g.checkpoint(&GroupMeta {
             snap_index: LogIndex(8),
             snap_term: Term(9),
@@ -363,7 +368,7 @@ mod tests {
             last_term: Term(9),
             ..GroupMeta::default()
         });
-        assert_eq!(g.log_bytes(), 0, "missing slots weigh nothing");
+        assert_eq!(g.log_bytes(), 0);
         assert_eq!(g.log_bytes(), recount(&g));
     }
 

@@ -747,11 +747,25 @@ impl Store {
         self.shared.config.segment_bytes
     }
 
-    /// Bytes of WAL on disk, every segment counted at its full size
-    /// (`segment_bytes`; segments are preallocated).
+    /// Bytes of WAL the groups' live entries keep: the segments from the
+    /// oldest one holding a written live entry through the active one, each
+    /// counted at its full size (segments are preallocated). Taken from the
+    /// same view as [`Self::oldest_pinning_group`], so a submitted
+    /// compaction shrinks both at once, before the writer removes the
+    /// files: a caller deciding by both never acts twice on one pin.
     pub fn wal_bytes(&self) -> u64 {
-        let segments = self.shared.lock().segments.len() as u64;
-        segments * self.shared.config.segment_bytes
+        let st = self.shared.lock();
+        let Some(&active) = st.segments.keys().next_back() else {
+            return 0;
+        };
+        let oldest = st
+            .groups
+            .values()
+            .filter_map(GroupLog::first_segment)
+            .min()
+            .unwrap_or(active)
+            .min(active);
+        (active - oldest + 1) * self.shared.config.segment_bytes
     }
 
     /// The group whose oldest live entry lies in the oldest WAL segment any

@@ -279,7 +279,8 @@ fn a_small_old_log_pins_the_wal_until_its_group_compacts() {
     assert_eq!(pinned, files(&v, "wal-").len() as u64 * 512);
     assert!(pinned > 4 * 512, "nothing reclaimed: {pinned}");
     assert_eq!(s.oldest_pinning_group(), Some(idle));
-    assert_eq!(s.log_bytes(idle).unwrap(), 1, "tiny log, old position");
+    let h = slotraft_storage::record::RECORD_HEADER_LEN as u64;
+    assert_eq!(s.log_bytes(idle).unwrap(), 1 + h, "tiny log, old position");
     // Once it compacts, the WAL shrinks to what the busy group needs.
     s.wait(s.compact(idle, LogIndex(1), Term(1)).unwrap())
         .unwrap();
@@ -360,14 +361,20 @@ fn log_bytes_count_live_payloads_live_and_after_replay() {
     let v = SimVfs::new();
     let g = GroupId(3);
     let s = store_with_ten_entries(&v, g);
-    assert_eq!(s.log_bytes(g).unwrap(), 10, "ten 1-byte payloads");
+    // Payload plus record header per entry.
+    let h = slotraft_storage::record::RECORD_HEADER_LEN as u64;
+    assert_eq!(s.log_bytes(g).unwrap(), 10 * (1 + h), "ten 1-byte payloads");
     s.append(g, vec![e(11, 2, "0123456789")]).unwrap();
     let t = s.compact(g, LogIndex(4), Term(2)).unwrap();
     s.wait(t).unwrap();
-    assert_eq!(s.log_bytes(g).unwrap(), 6 + 10);
+    assert_eq!(s.log_bytes(g).unwrap(), 6 * (1 + h) + 10 + h);
     drop(s);
     let s = open(&v.crash(&mut SimRng::new(3)), test_cfg());
-    assert_eq!(s.log_bytes(g).unwrap(), 16, "replay counts the same");
+    assert_eq!(
+        s.log_bytes(g).unwrap(),
+        6 * (1 + h) + 10 + h,
+        "replay counts the same"
+    );
     assert_eq!(
         s.log_bytes(GroupId(99)),
         Err(Error::UnknownGroup(GroupId(99)))
