@@ -735,9 +735,9 @@ impl Store {
         Ok(self.shared.lock().group(group)?.last_index())
     }
 
-    /// Payload bytes of `group`'s live log (submitted, not compacted): the
-    /// input of a log-compaction policy that weighs the log against the
-    /// state's snapshot size.
+    /// WAL record bytes (payload + record header) of `group`'s live log
+    /// (submitted, not compacted): the input of a log-compaction policy
+    /// that weighs the log against the state's snapshot size.
     pub fn log_bytes(&self, group: GroupId) -> Result<u64, Error> {
         Ok(self.shared.lock().group(group)?.log_bytes())
     }
