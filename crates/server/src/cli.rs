@@ -120,10 +120,13 @@ pub struct ServerArgs {
     /// applied entries, whatever their size (default 250000).
     #[arg(long)]
     pub snapshot_log_entries: Option<u64>,
-    /// ... or once the log holds at least this many bytes (default 64mb)
+    /// Compact a shard's log once it holds at least this many bytes and
+    /// --snapshot-log-percent of its last snapshot's size (default 64mb,
+    /// at least 1mb).
     #[arg(long)]
     pub snapshot_log_min_bytes: Option<String>,
-    /// ... and this percentage of the last snapshot's size (default 100).
+    /// Compact a shard's log once it holds this percentage of its last
+    /// snapshot's size and at least --snapshot-log-min-bytes (default 100).
     #[arg(long)]
     pub snapshot_log_percent: Option<u64>,
     /// Event-loop threads (Redis's `io-threads`). 1 (the default): one
