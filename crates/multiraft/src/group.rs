@@ -14,19 +14,13 @@ use crate::entry::{Op, ShardEntry, MAX_ENTRY_BYTES, MAX_OPS_PER_ENTRY};
 use crate::node::{Completion, Limits, NotExecuted, Token};
 use crate::state::StateMachine;
 use bytes::Bytes;
+use slotraft_keyspace::db::prefetch_window;
 use slotraft_keyspace::{ExecCtx, Outcome};
 use slotraft_raft::{
     ConfChange, Entry, EntryKind, RawNode, ReadState, Ready, Role, Snapshot, SnapshotMeta, Storage,
 };
 use slotraft_types::{GroupId, LogIndex, NodeId, Term};
 use std::collections::{BTreeMap, VecDeque};
-
-/// Ops of one entry whose keys are prefetched together before they are
-/// applied: applying a batch is bound by memory latency (one cold hash
-/// probe and node per key), and asking for a window of keys' cache lines
-/// first overlaps those misses. Small enough that the lines stay in L1/L2
-/// until their op runs.
-pub const APPLY_PREFETCH_WINDOW: usize = slotraft_keyspace::db::PREFETCH_MAX;
 
 /// A read waiting for its ReadIndex round or for the apply to catch up.
 pub(crate) type PendingRead = (Vec<Bytes>, Token);
@@ -468,9 +462,8 @@ impl<S: Storage> Group<S> {
             assert_eq!(tokens.len(), entry.ops.len(), "one token per op");
         }
         for (i, op) in entry.ops.iter().enumerate() {
-            if i % APPLY_PREFETCH_WINDOW == 0 && entry.ops.len() > 1 {
-                let end = (i + APPLY_PREFETCH_WINDOW).min(entry.ops.len());
-                self.sm.prefetch(&entry.ops[i..end]);
+            if let Some(w) = prefetch_window(i, entry.ops.len()) {
+                self.sm.prefetch(&entry.ops[w]);
             }
             let ctx = ExecCtx {
                 now_ms: entry.now_ms,
@@ -520,10 +513,8 @@ impl<S: Storage> Group<S> {
                 continue;
             }
             for (i, (argv, t)) in reads.iter().enumerate() {
-                if i % APPLY_PREFETCH_WINDOW == 0 && reads.len() > 1 {
-                    let end = (i + APPLY_PREFETCH_WINDOW).min(reads.len());
-                    self.sm
-                        .prefetch_argvs(reads[i..end].iter().map(|(a, _)| &a[..]));
+                if let Some(w) = prefetch_window(i, reads.len()) {
+                    self.sm.prefetch_argvs(reads[w].iter().map(|(a, _)| &a[..]));
                 }
                 let reply = self.sm.execute_read(argv, now_ms);
                 out.push((*t, Completion::Done(Outcome::Reply(reply))));

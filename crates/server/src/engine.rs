@@ -74,12 +74,6 @@ pub struct ConnFlags {
     pub asking: bool,
 }
 
-/// Commands of a pipelined batch whose keys are prefetched together before
-/// they run: a batch of GETs/SETs is bound by memory latency (a cold hash
-/// probe and node per key), and asking for a window of keys' cache lines
-/// first overlaps those misses (as the Raft apply path does).
-pub const BATCH_PREFETCH_WINDOW: usize = slotraft_keyspace::db::PREFETCH_MAX;
-
 /// Reply of every CLUSTER command on an engine without cluster support.
 pub const CLUSTER_DISABLED: &str = "ERR This instance has cluster support disabled";
 
@@ -256,9 +250,8 @@ impl LocalEngine {
         let mut st = self.state.lock();
         let now = st.ctx.now_ms();
         for (index, cmd) in cmds.iter().enumerate() {
-            if index % BATCH_PREFETCH_WINDOW == 0 && cmds.len() > 1 {
-                let end = (index + BATCH_PREFETCH_WINDOW).min(cmds.len());
-                st.ks.prefetch(cmds[index..end].iter().map(|c| &c.argv[..]));
+            if let Some(w) = slotraft_keyspace::db::prefetch_window(index, cmds.len()) {
+                st.ks.prefetch(cmds[w].iter().map(|c| &c.argv[..]));
             }
             if ks::is_read(cmd.spec) {
                 out.push(st.ks.execute_read_resolved(cmd.spec, &cmd.argv, now));
