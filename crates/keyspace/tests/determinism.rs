@@ -119,6 +119,18 @@ fn times(log: &[(Vec<String>, i32, u64)]) -> Vec<u64> {
         .collect()
 }
 
+/// The log's times, `cut` clipped to its length, and a keyspace that
+/// applied the log's first `cut` entries.
+fn replay_prefix(log: &[(Vec<String>, i32, u64)], cut: usize) -> (Vec<u64>, usize, Keyspace) {
+    let t = times(log);
+    let cut = cut.min(log.len());
+    let mut ks = Keyspace::new();
+    for ((c, _, seed), now) in log[..cut].iter().zip(&t) {
+        apply(&mut ks, c, *now, *seed);
+    }
+    (t, cut, ks)
+}
+
 fn snapshot(ks: &Keyspace) -> Vec<u8> {
     let mut buf = Vec::new();
     ks.snapshot_all(&mut buf).unwrap();
@@ -143,12 +155,7 @@ proptest! {
 
     #[test]
     fn snapshot_restore_roundtrip_and_convergence(log in entries(), cut in 0usize..80) {
-        let t = times(&log);
-        let cut = cut.min(log.len());
-        let mut a = Keyspace::new();
-        for ((c, _, seed), now) in log[..cut].iter().zip(&t) {
-            apply(&mut a, c, *now, *seed);
-        }
+        let (t, cut, mut a) = replay_prefix(&log, cut);
         let snap = snapshot(&a);
         let mut b = Keyspace::new();
         b.set_from_snapshot(&snap);
@@ -167,12 +174,7 @@ proptest! {
 
     #[test]
     fn a_frozen_view_is_untouched_by_later_commands(log in entries(), cut in 0usize..80) {
-        let t = times(&log);
-        let cut = cut.min(log.len());
-        let mut a = Keyspace::new();
-        for ((c, _, seed), now) in log[..cut].iter().zip(&t) {
-            apply(&mut a, c, *now, *seed);
-        }
+        let (t, cut, mut a) = replay_prefix(&log, cut);
         let want = snapshot(&a);
         let frozen = a.freeze();
         let mut replica = a.clone();
