@@ -5,13 +5,15 @@
 //! hands back the connection.
 
 use bytes::Bytes;
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long redis-server may take to accept connections.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Ports tried before giving up (see [`Oracle::start`]).
+pub const START_ATTEMPTS: usize = 5;
 /// How long one reply may take.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -21,7 +23,22 @@ pub struct Oracle {
 }
 
 impl Oracle {
+    /// Starts a redis-server on a free port and connects to it. The port
+    /// is chosen by binding port 0 and letting go, so two tests starting
+    /// at once can be handed the same one: the second server then fails to
+    /// bind and its test would talk to the first one's server (and see it
+    /// reset when that test ends). So the connection must prove it reached
+    /// this child (`INFO server`'s `process_id`); if not, another port.
     pub fn start() -> Oracle {
+        for _ in 0..START_ATTEMPTS {
+            if let Some(o) = Self::try_start() {
+                return o;
+            }
+        }
+        panic!("redis-server did not start on its own port in {START_ATTEMPTS} attempts");
+    }
+
+    fn try_start() -> Option<Oracle> {
         let port = TcpListener::bind("127.0.0.1:0")
             .expect("free port")
             .local_addr()
@@ -50,10 +67,26 @@ impl Oracle {
             }
         };
         stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
-        Oracle {
+        let mut o = Oracle {
             child,
             conn: BufReader::new(stream),
-        }
+        };
+        let pid = o.server_pid();
+        (pid == Some(o.child.id())).then_some(o) // else dropped: killed
+    }
+
+    /// The `process_id` of the server at the other end, if it answers.
+    fn server_pid(&mut self) -> Option<u32> {
+        let argv = [Bytes::from_static(b"INFO"), Bytes::from_static(b"server")];
+        let r = self.send(&argv);
+        let mut header = String::new();
+        r.read_line(&mut header).ok()?;
+        let len: usize = header.trim_end().strip_prefix('$')?.parse().ok()?;
+        let mut body = vec![0u8; len + 2];
+        r.read_exact(&mut body).ok()?;
+        String::from_utf8_lossy(&body)
+            .lines()
+            .find_map(|l| l.strip_prefix("process_id:")?.trim().parse().ok())
     }
 
     /// Sends `argv` as a RESP multibulk request; the caller reads the reply
