@@ -706,7 +706,10 @@ impl Store {
     }
 
     /// Runs `cb` once `t` is durable (or the store failed): at once in this
-    /// thread if already decided, else on the writer thread.
+    /// thread if already decided, else on a WAL thread (the writer, or the
+    /// sync thread when nothing is filling), once. No order between the
+    /// callbacks of different tickets is promised. `cb` must not block on
+    /// this store.
     pub fn on_durable(&self, t: Ticket, cb: impl FnOnce(Result<(), Error>) + Send + 'static) {
         let mut st = self.shared.lock();
         if st.durable_seq >= t.0 {

@@ -380,3 +380,85 @@ fn lone_caller_failed_sync_reports_nothing() {
     }
     assert!(inline_failures >= 1, "the caller's own sync never failed");
 }
+
+/// Rounds of the callback-thread test (a pause before each lets the
+/// pipeline go idle).
+const CALLBACK_ROUNDS: u64 = 20;
+
+/// A durable callback on an idle pipeline is run by the sync thread right
+/// after its fdatasync, not handed to the writer thread (one thread wakeup
+/// less on the node driver's durable path).
+#[test]
+fn a_callback_on_an_idle_pipeline_runs_on_the_sync_thread() {
+    let disk = SimVfs::new();
+    let (store, _spy) = spy_store(&disk);
+    let g = GroupId(1);
+    let me = std::thread::current().name().unwrap().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 1..=CALLBACK_ROUNDS {
+        std::thread::sleep(Duration::from_millis(5));
+        let t = store.append(g, vec![entry(i, 40)]).unwrap();
+        let tx = tx.clone();
+        store.on_durable(t, move |r| {
+            let name = std::thread::current().name().unwrap_or("?").to_string();
+            tx.send((r.is_ok(), name)).unwrap();
+        });
+    }
+    let got: Vec<(bool, String)> = (0..CALLBACK_ROUNDS)
+        .map(|_| rx.recv_timeout(POLL_LIMIT).unwrap())
+        .collect();
+    assert!(got.iter().all(|(ok, _)| *ok), "{got:?}");
+    let by_sync = got.iter().filter(|(_, n)| n == "slotraft-wal-sync").count();
+    assert!(by_sync >= 1, "no callback ran on the sync thread: {got:?}");
+    assert!(
+        got.iter()
+            .all(|(_, n)| n.starts_with("slotraft-wal") || *n == me),
+        "callbacks run on the WAL threads (or at once if already durable): {got:?}"
+    );
+}
+
+/// Submitters and callbacks on every thread at once, with idle spells (so
+/// both WAL threads run callbacks): every callback runs exactly once, and
+/// only once its ticket is durable.
+#[test]
+fn callbacks_run_once_after_durable_under_concurrent_submitters() {
+    const SUBMITTERS: u64 = 4;
+    const PER_SUBMITTER: u64 = 300;
+    let disk = SimVfs::new();
+    let (store, _spy) = spy_store(&disk);
+    let store = Arc::new(store);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let threads: Vec<_> = (0..SUBMITTERS)
+        .map(|k| {
+            let (store, seen) = (store.clone(), seen.clone());
+            std::thread::spawn(move || {
+                for i in 1..=PER_SUBMITTER {
+                    let t = store.append(GroupId(k), vec![entry(i, 30)]).unwrap();
+                    let (seen, s2) = (seen.clone(), store.clone());
+                    store.on_durable(t, move |r| {
+                        let durable = s2.durable_seq() >= t.0;
+                        seen.lock().unwrap().push((t, r.is_ok(), durable));
+                    });
+                    if i % 50 == 0 {
+                        std::thread::sleep(Duration::from_millis(2)); // idle spells
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    poll("every callback ran", || {
+        seen.lock().unwrap().len() as u64 == SUBMITTERS * PER_SUBMITTER
+    });
+    let mut seen = seen.lock().unwrap().clone();
+    assert!(seen.iter().all(|(_, ok, durable)| *ok && *durable));
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        seen.len() as u64,
+        SUBMITTERS * PER_SUBMITTER,
+        "a callback ran twice"
+    );
+}
