@@ -84,6 +84,22 @@ def test_redis_cli_cluster_mode_every_shard(cluster3):
     assert out == f"MOVED {lo} {leader.addr}" or out == f"(error) MOVED {lo} {leader.addr}", out
 
 
+def test_info_says_cluster_mode_and_redis_cli_cluster_check_passes(cluster3):
+    # redis-cli --cluster check/info refuse a node whose INFO does not say
+    # cluster_enabled:1 ("is not configured as a cluster node").
+    for node in cluster3.nodes:
+        info = redis.Redis(host=node.ip, port=node.port).info("all")
+        assert info["redis_mode"] == "cluster", info["redis_mode"]
+        assert info["cluster_enabled"] == 1
+    entry = cluster3.node(1)
+    r = subprocess.run(["redis-cli", "--cluster", "check", entry.addr], capture_output=True,
+                       text=True, timeout=TOOL_TIMEOUT_S)
+    assert r.returncode == 0, f"rc={r.returncode} {r.stdout} {r.stderr}"
+    assert "[OK] All nodes agree about slots configuration." in r.stdout, r.stdout
+    assert "[OK] All 16384 slots covered." in r.stdout, r.stdout
+    assert "[ERR]" not in r.stdout, r.stdout
+
+
 def test_redis_py_cluster_basic_ops(cluster3):
     rc = cluster3.cluster_client()
     try:

@@ -90,7 +90,14 @@ impl<E: Engine> Conn<E> {
             "server" => {
                 kv("redis_version", &REDIS_COMPAT_VERSION);
                 kv("slotraft_version", &env!("CARGO_PKG_VERSION"));
-                kv("redis_mode", &"standalone");
+                // Cluster tools (`redis-cli --cluster check`) refuse a node
+                // whose INFO does not say it is in cluster mode.
+                let mode = if s.engine.cluster_enabled() {
+                    "cluster"
+                } else {
+                    "standalone"
+                };
+                kv("redis_mode", &mode);
                 kv("os", &std::env::consts::OS);
                 kv("arch_bits", &64);
                 kv("multiplexing_api", &"tokio");
@@ -174,7 +181,7 @@ impl<E: Engine> Conn<E> {
                 kv("used_cpu_sys", &format!("{sys:.6}"));
                 kv("used_cpu_user", &format!("{user:.6}"));
             }
-            "cluster" => kv("cluster_enabled", &0),
+            "cluster" => kv("cluster_enabled", &u8::from(s.engine.cluster_enabled())),
             "keyspace" => {
                 let es = s.engine.stats();
                 if es.keys > 0 {
