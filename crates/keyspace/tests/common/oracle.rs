@@ -76,9 +76,12 @@ impl Oracle {
     }
 
     /// The `process_id` of the server at the other end, if it answers.
+    /// Every step may fail (None, another port is tried): the server at
+    /// the other end may be another test's, going away.
     fn server_pid(&mut self) -> Option<u32> {
         let argv = [Bytes::from_static(b"INFO"), Bytes::from_static(b"server")];
-        let r = self.send(&argv);
+        self.conn.get_mut().write_all(&encode(&argv)).ok()?;
+        let r = &mut self.conn;
         let mut header = String::new();
         r.read_line(&mut header).ok()?;
         let len: usize = header.trim_end().strip_prefix('$')?.parse().ok()?;
@@ -92,18 +95,23 @@ impl Oracle {
     /// Sends `argv` as a RESP multibulk request; the caller reads the reply
     /// from the returned connection with its own parser.
     pub fn send(&mut self, argv: &[Bytes]) -> &mut BufReader<TcpStream> {
-        let mut out = format!("*{}\r\n", argv.len()).into_bytes();
-        for a in argv {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
         self.conn
             .get_mut()
-            .write_all(&out)
+            .write_all(&encode(argv))
             .expect("send to redis-server");
         &mut self.conn
     }
+}
+
+/// `argv` as a RESP multibulk request.
+fn encode(argv: &[Bytes]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", argv.len()).into_bytes();
+    for a in argv {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
 }
 
 impl Drop for Oracle {
