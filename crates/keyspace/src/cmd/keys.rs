@@ -374,8 +374,9 @@ fn memory_usage(db: &Db, argv: &[Bytes], now: u64) -> CmdResult {
         } else {
             0
         };
+        // Node + its reference count (8) + bucket and allocator slack (16).
         Reply::Int(
-            (std::mem::size_of::<crate::db::Node>() + 16 + key_heap + n.value().mem_usage()) as i64,
+            (std::mem::size_of::<crate::db::Node>() + 24 + key_heap + n.value().mem_usage()) as i64,
         )
     }))
 }
