@@ -665,12 +665,12 @@ fn next_job(sh: &Shared) -> Option<Job> {
 /// that writes then waits or awaits): when no job is filling, the sync
 /// thread has no next fdatasync to start, so it wakes the waiters and runs
 /// the callbacks itself instead of waking the writer to do it, if none are
-/// left for the writer thread. The watermark is raised before either way, so who wakes a waiter
-/// changes nothing about what is durable; waiters of an earlier hand-off are
-/// still woken by the writer (their range is disjoint from this job's).
-/// Measured (3-node cluster, SET -P 1, 3 A/B pairs): the driver's
-/// `on_durable` callback crossed sync → writer → event loop; now sync →
-/// event loop: +15% throughput.
+/// left for the writer thread. The watermark is raised before either way,
+/// so who wakes a waiter changes nothing about what is durable; waiters of
+/// an earlier hand-off are still woken by the writer (their range is
+/// disjoint from this job's). Measured (3-node cluster, SET -P 1, 3 A/B
+/// pairs): the driver's `on_durable` callback crossed sync → writer →
+/// event loop; now sync → event loop: +11% throughput.
 pub(crate) fn publish(sh: &Shared, job: Job, by_writer: bool) {
     let mut st = sh.lock();
     for (base, ops) in &job.parts {
